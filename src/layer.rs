@@ -1,0 +1,114 @@
+//! [`OciLayer`] and its settings.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tower::Layer;
+
+use crate::handlers::Shared;
+use crate::service::Oci;
+use crate::storage::{FsStorage, Storage};
+
+/// Settings shared by every clone of the service.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    pub(crate) max_manifest_size: u64,
+    pub(crate) deletes_enabled: bool,
+    pub(crate) min_chunk_length: Option<u64>,
+    pub(crate) page_cap: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_manifest_size: 8 * 1024 * 1024,
+            deletes_enabled: true,
+            min_chunk_length: None,
+            page_cap: 1000,
+        }
+    }
+}
+
+/// Mounts an OCI Distribution registry at `/v2/` in front of any service.
+///
+/// See the [crate docs](crate) for an example.
+#[derive(Clone, Debug)]
+pub struct OciLayer {
+    shared: Arc<Shared>,
+    config: Config,
+    /// Set when the storage is the default filesystem one, so `durable` can rebuild it.
+    root: Option<Arc<Path>>,
+}
+
+impl OciLayer {
+    /// A registry that stores blobs and metadata under directory `root` on local disk
+    /// (created on first write). Writes are durable (fsynced) by default.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root: Arc<Path> = Arc::from(root.into());
+        OciLayer {
+            shared: Arc::new(Shared::new(Arc::new(FsStorage::new(
+                root.to_path_buf(),
+                true,
+            )))),
+            config: Config::default(),
+            root: Some(root),
+        }
+    }
+
+    /// A registry over any [`Storage`] backend.
+    pub fn with_storage(storage: Arc<dyn Storage>) -> Self {
+        OciLayer {
+            shared: Arc::new(Shared::new(storage)),
+            config: Config::default(),
+            root: None,
+        }
+    }
+
+    /// The largest manifest accepted, in bytes; larger ones get 413.
+    /// Defaults to `8 MiB` (the spec asks clients to expect registries to take at least 4 MB).
+    pub fn max_manifest_size(mut self, bytes: u64) -> Self {
+        self.config.max_manifest_size = bytes;
+        self
+    }
+
+    /// Whether `DELETE` of tags, manifests and blobs is allowed (405 `UNSUPPORTED` when not).
+    /// Defaults to `true`.
+    pub fn deletes_enabled(mut self, enabled: bool) -> Self {
+        self.config.deletes_enabled = enabled;
+        self
+    }
+
+    /// Whether blob data, metadata and directories are fsynced before a write is acknowledged.
+    /// Only applies to the filesystem storage of [`OciLayer::new`]. Defaults to `true`.
+    pub fn durable(mut self, durable: bool) -> Self {
+        if let Some(root) = &self.root {
+            self.shared = Arc::new(Shared::new(Arc::new(FsStorage::new(
+                root.to_path_buf(),
+                durable,
+            ))));
+        }
+        self
+    }
+
+    /// The smallest chunk a client should send (all but the last), advertised with
+    /// `OCI-Chunk-Min-Length` on upload responses. Defaults to `None` (no minimum).
+    pub fn min_chunk_length(mut self, bytes: Option<u64>) -> Self {
+        self.config.min_chunk_length = bytes;
+        self
+    }
+
+    /// The most entries one tag-list or catalog page returns, whatever `n` asks for.
+    /// Defaults to `1000`.
+    pub fn page_cap(mut self, entries: usize) -> Self {
+        self.config.page_cap = entries;
+        self
+    }
+}
+
+impl<S> Layer<S> for OciLayer {
+    type Service = Oci<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Oci::from_parts(inner, Arc::clone(&self.shared), self.config)
+    }
+}

@@ -1,0 +1,125 @@
+//! A real registry on 127.0.0.1 (OS-chosen port) over a temp dir, and a small HTTP client.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::{service_fn, Layer};
+use tower_oci::OciLayer;
+
+/// What the inner (host) service answers for every non-registry request.
+pub const INNER_REPLY: &str = "inner service";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    client: Client<HttpConnector, Full<Bytes>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The `code` of the first OCI error in the body.
+    pub fn error_code(&self) -> Option<String> {
+        self.json()["errors"][0]["code"].as_str().map(str::to_owned)
+    }
+}
+
+/// Starts a server with the default layer settings.
+pub async fn start() -> TestServer {
+    start_with(|layer| layer).await
+}
+
+/// Starts a server with the layer adjusted by `configure`.
+pub async fn start_with(configure: impl FnOnce(OciLayer) -> OciLayer) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layer = configure(OciLayer::new(dir.path().join("data")));
+    let inner = service_fn(|req: Request<hyper::body::Incoming>| async move {
+        // Echo method, path and body so pass-through tests can see what arrived.
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let mut text = format!("{INNER_REPLY} {method} {uri} ").into_bytes();
+        text.extend_from_slice(&body);
+        let res = Response::builder()
+            .status(StatusCode::IM_A_TEAPOT)
+            .header("x-inner", "yes")
+            .body(Full::new(Bytes::from(text)))
+            .expect("response");
+        Ok::<_, Infallible>(res)
+    });
+    let svc = layer.layer(inner);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let svc = TowerToHyperService::new(svc.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    TestServer { addr, dir, client, task }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request; `path` may carry a query. Headers are `(name, value)` pairs.
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+        let mut builder = Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let req = builder.body(Full::new(body.into())).expect("request");
+        self.request(req).await
+    }
+
+    pub async fn request(&self, req: Request<Full<Bytes>>) -> Reply {
+        let res = self.client.request(req).await.expect("request failed");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, &[], Bytes::new()).await
+    }
+
+    pub async fn head(&self, path: &str) -> Reply {
+        self.send("HEAD", path, &[], Bytes::new()).await
+    }
+}
