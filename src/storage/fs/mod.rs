@@ -1,46 +1,8 @@
-//! The filesystem backend: everything under one directory on local disk.
+//! The filesystem backend, [`FsStorage`]: everything under one directory on local disk.
 //!
-//! # On-disk layout
-//!
-//! ```text
-//! <root>/blobs/<alg>/<hex>                                  content: blob and manifest bytes
-//! <root>/uploads/<random>                                   staged writes (temp files)
-//! <root>/repositories/<name>/_blobs/<alg>/<hex>             empty file: <name> holds the blob
-//! <root>/repositories/<name>/_manifests/<alg>/<hex>         the manifest's media type
-//! <root>/repositories/<name>/_tags/<tag>                    the digest text the tag points at
-//! <root>/repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>.json
-//!                                                           a referrer descriptor (JSON)
-//! ```
-//!
-//! `<name>` is the repository name with its `/`-separated components as nested directories, so
-//! `a` and `a/b` can both be repositories. Name components never start with `_`, so the
-//! `_blobs`, `_manifests`, `_tags` and `_referrers` directories cannot collide with a nested
-//! repository. A directory is a repository when it has `_blobs`, `_manifests` or `_tags`; it
-//! stays one after its last blob, manifest or tag is deleted.
-//!
-//! # Crash safety
-//!
-//! Every file with content is written to a fresh temp file in `uploads/`, flushed (and with
-//! `durable`, fsynced), then renamed into place; with `durable` the destination directory and
-//! every directory created on the way are fsynced too. Readers see an old file or a new one,
-//! never a partial one, and a file under `blobs/` always holds the bytes of its digest. Empty
-//! link files are created directly (their existence is their content). [`FsStorage::new`]
-//! removes whatever a crash left in `uploads/`.
-//!
-//! The root must be one filesystem (renames from `uploads/` must not cross devices), and only
-//! one `FsStorage` at a time may use a root: a new one deletes the staged files of an old one.
-//! On case-insensitive filesystems, tags differing only in case share a file.
-//!
-//! # What is not done
-//!
-//! Deleting a blob or manifest only unlinks it from the repository; its content stays under
-//! `blobs/` (other repositories may hold it). There is no garbage collection yet.
-//!
-//! # Caches
-//!
-//! Tag targets and manifest media types are cached in memory (coherent with this process's
-//! writes, see `cache.rs`), as are the bytes of recently used manifests, so a manifest `GET` by
-//! tag normally touches no disk. Disk stays the source of truth on restart.
+//! One module per concern: `layout` builds every path, `write` does crash-safe writes, `staged`
+//! is the upload temp file, `cache` keeps hot metadata in memory, and `blobs`, `manifests`,
+//! `tags`, `referrers` and `repositories` implement the [`Storage`] methods of their family.
 
 use std::fmt;
 use std::io;
@@ -76,7 +38,74 @@ const CONTENT_CACHE_MAX_ENTRY: usize = 1 << 20;
 
 /// Everything under one directory on local disk.
 ///
-/// See the [module docs](self) for the layout and its guarantees.
+/// # On-disk layout
+///
+/// ```text
+/// <root>/blobs/<alg>/<hex>                                  content: blob and manifest bytes
+/// <root>/uploads/<random>                                   staged writes (temp files)
+/// <root>/repositories/<name>/_blobs/<alg>/<hex>             empty file: <name> holds the blob
+/// <root>/repositories/<name>/_manifests/<alg>/<hex>         the manifest's media type
+/// <root>/repositories/<name>/_tags/<tag>                    the digest text the tag points at
+/// <root>/repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>.json
+///                                                           a referrer descriptor (JSON)
+/// ```
+///
+/// `<name>` is the repository name with its `/`-separated components as nested directories, so
+/// `a` and `a/b` can both be repositories. Name components never start with `_`, so the
+/// `_blobs`, `_manifests`, `_tags` and `_referrers` directories cannot collide with a nested
+/// repository. A directory is a repository when it has `_blobs`, `_manifests` or `_tags`; it
+/// stays one after its last blob, manifest or tag is deleted.
+///
+/// # Crash safety
+///
+/// Every file with content is written to a fresh temp file in `uploads/`, flushed (and with
+/// `durable`, fsynced), then renamed into place; with `durable` the destination directory and
+/// every directory created on the way are fsynced too (on Unix). Readers see an old file or a new one,
+/// never a partial one, and a file under `blobs/` always holds the bytes of its digest. Empty
+/// link files are created directly (their existence is their content). [`FsStorage::new`]
+/// removes whatever a crash left in `uploads/`.
+///
+/// The root must be one filesystem (renames from `uploads/` must not cross devices), and only
+/// one `FsStorage` at a time may use a root: a new one deletes the staged files of an old one.
+/// On case-insensitive filesystems, tags differing only in case share a file.
+///
+/// # What is not done
+///
+/// Deleting a blob or manifest only unlinks it from the repository; its content stays under
+/// `blobs/` (other repositories may hold it). There is no garbage collection yet.
+///
+/// # Caches
+///
+/// Tag targets and manifest media types are cached in memory (coherent with this process's
+/// writes), as are the bytes of recently used manifests, so a manifest `GET` by tag normally
+/// touches no disk. Disk stays the source of truth on restart.
+///
+/// # Example
+///
+/// ```
+/// use tower_oci::protocol::{Algorithm, Digest};
+/// use tower_oci::storage::{FsStorage, Storage};
+/// use tokio::io::AsyncReadExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = FsStorage::new(dir.path(), false);
+///
+/// let data = b"hello";
+/// let digest = Digest::of(Algorithm::Sha256, data);
+/// let mut staged = store.stage_blob().await?;
+/// staged.write(data).await?;
+/// staged.commit("library/hello", &digest).await?;
+///
+/// let mut blob = store.read_blob("library/hello", &digest, Some((1, 3))).await?;
+/// let mut text = String::new();
+/// blob.reader.read_to_string(&mut text).await?;
+/// assert_eq!(text, "ell");
+/// assert_eq!(store.blob_size("other/repo", &digest).await?, None);
+/// # Ok(())
+/// # }
+/// ```
 pub struct FsStorage {
     layout: Arc<Layout>,
     durable: bool,

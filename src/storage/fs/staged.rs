@@ -3,7 +3,10 @@
 //! Writes are buffered into chunks of [`CHUNK`] bytes, and each full chunk is written on the
 //! blocking pool while the caller goes on receiving and hashing the next one (at most one chunk
 //! in flight, so memory stays at two chunks per upload whatever the blob size). A write error
-//! surfaces on the next `write` or on `commit`.
+//! surfaces on the next `write` or on `commit`, after which the staged blob refuses further use.
+//!
+//! If a `write` future is dropped part way (a client gone mid-request), the bytes it was given
+//! are either all kept or none; [`StagedBlob::len`] tells which.
 
 use std::fs::{self, File};
 use std::io::{self, Write};

@@ -172,11 +172,19 @@ pub(super) fn create_dirs(dir: &Path, durable: bool) -> io::Result<()> {
 }
 
 /// Fsyncs the directory holding `path`, making a create, rename or unlink in it durable.
+#[cfg(unix)]
 pub(super) fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {
         Some(parent) => File::open(parent)?.sync_all(),
         None => Ok(()),
     }
+}
+
+/// Directories cannot be opened for fsync outside Unix; their metadata is journaled with the
+/// file operations there (NTFS), so there is nothing more to do.
+#[cfg(not(unix))]
+pub(super) fn sync_parent(_path: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 /// Removes every file left in the uploads directory (a crash mid-upload or mid-write leaves
