@@ -61,7 +61,7 @@ impl Layout {
         Some(p)
     }
 
-    /// `repositories/<name>/_blobs/<alg>/<hex>`: an empty file, present while `repo` holds the blob.
+    /// `repositories/<name>/_blobs/<alg>/<hex>`: an empty file, present while `repo` holds it.
     pub(super) fn blob_link(&self, repo: &str, digest: &Digest) -> Option<PathBuf> {
         let mut p = self.repo(repo)?;
         p.push(REPO_BLOBS);

@@ -60,10 +60,10 @@ const CONTENT_CACHE_MAX_ENTRY: usize = 1 << 20;
 ///
 /// Every file with content is written to a fresh temp file in `uploads/`, flushed (and with
 /// `durable`, fsynced), then renamed into place; with `durable` the destination directory and
-/// every directory created on the way are fsynced too (on Unix). Readers see an old file or a new one,
-/// never a partial one, and a file under `blobs/` always holds the bytes of its digest. Empty
-/// link files are created directly (their existence is their content). [`FsStorage::new`]
-/// removes whatever a crash left in `uploads/`.
+/// every directory created on the way are fsynced too (on Unix). Readers see an old file or a
+/// new one, never a partial one, and a file under `blobs/` always holds the bytes of its
+/// digest. Empty link files are created directly (their existence is their content).
+/// [`FsStorage::new`] removes whatever a crash left in `uploads/`.
 ///
 /// The root must be one filesystem (renames from `uploads/` must not cross devices), and only
 /// one `FsStorage` at a time may use a root: a new one deletes the staged files of an old one.
