@@ -50,7 +50,9 @@ impl<'a> Query<'a> {
         self.raw
             .split('&')
             .filter(|pair| !pair.is_empty())
-            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            // A bare key's empty value is the empty tail of the key, so that every slice
+            // handed out lies inside the query string.
+            .map(|pair| pair.split_once('=').unwrap_or(pair.split_at(pair.len())))
     }
 
     /// The first value of `key`, raw. `Some("")` for `key=` and for a bare `key`.
@@ -134,6 +136,9 @@ mod tests {
         assert_eq!(q.get("n"), Some("5"));
         assert_eq!(q.get("last"), Some(""));
         assert_eq!(q.get("bare"), Some(""));
+        let bare = q.get("bare").unwrap();
+        let raw = q.as_str().as_ptr() as usize..=q.as_str().as_ptr() as usize + q.as_str().len();
+        assert!(raw.contains(&(bare.as_ptr() as usize)));
         assert_eq!(q.get(""), Some("v"));
         assert_eq!(q.get("digest-algorithm"), Some("sha512"));
         assert_eq!(q.get("dig"), None);
