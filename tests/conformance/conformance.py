@@ -416,6 +416,8 @@ class Suite:
     # -- pull of unknown content, unknown repositories -------------------------------------
 
     def t_unknown(self):
+        # The repository has to exist for MANIFEST_UNKNOWN/BLOB_UNKNOWN (else NAME_UNKNOWN fits).
+        self.push_blob(self.ns, rand_bytes(16))
         missing = sha256(rand_bytes(32))
         r = self.c.get(self.repo_path(self.ns, "blobs/" + missing))
         self.error("end-2 GET unknown blob returns 404 BLOB_UNKNOWN", r, [404], {"BLOB_UNKNOWN"})
@@ -456,6 +458,8 @@ class Suite:
             other.header("Location") != loc,
             "both %r" % loc,
         )
+        r = self.c.get(other.header("Location"))
+        self.ok("end-13 GET status of a fresh upload session returns 204 with a Location", r.status == 204 and bool(r.header("Location")), r.describe())
         self.c.delete(other.header("Location"), body=b"")
 
         put = self.c.request("PUT", loc, body=data, headers={"Content-Type": "application/octet-stream"}, params={"digest": digest})
@@ -474,6 +478,12 @@ class Suite:
         r = self.c.head(self.repo_path(self.ns, "blobs/" + digest))
         self.status("end-2 HEAD blob returns 200", r, 200)
         self.content_headers("end-2 HEAD blob", r, digest, data)
+        r = self.c.get(self.repo_path(self.ns, "blobs/" + digest), headers={"Accept-Encoding": "gzip"})
+        self.ok(
+            "end-2 GET blob with Accept-Encoding: gzip still returns the exact bytes",
+            r.status == 200 and r.body == data and r.header("Content-Encoding") in (None, "identity"),
+            "%s Content-Encoding=%r" % (r.describe(), r.header("Content-Encoding")),
+        )
 
         r = self.c.get(loc)
         self.error("end-13 GET of a completed upload session returns 404 BLOB_UPLOAD_UNKNOWN", r, [404], {"BLOB_UPLOAD_UNKNOWN"})
@@ -534,6 +544,9 @@ class Suite:
                     self.ok("end-4b Location is a pullable blob URL", g.status == 200 and g.body == data, g.describe())
         g = self.c.get(self.repo_path(self.ns, "blobs/" + digest))
         self.ok("end-4b blob is pullable after single POST", g.status == 200 and g.body == data, g.describe())
+
+        r = self.c.request("POST", self.repo_path(self.ns, "blobs/uploads/"), body=data, headers={"Content-Type": "application/octet-stream"}, params={"digest": "sha256:abc"})
+        self.error("end-4b single POST with a malformed digest returns 400 DIGEST_INVALID", r, [400], {"DIGEST_INVALID"})
 
         bad = rand_bytes(100)
         r = self.c.request("POST", self.repo_path(self.ns, "blobs/uploads/"), body=bad, headers={"Content-Type": "application/octet-stream"}, params={"digest": sha256(b"not the content")})
@@ -714,6 +727,67 @@ class Suite:
 
         r = self.c.request("POST", self.repo_path(self.ns, "blobs/uploads/"), params={"digest-algorithm": "nosuchalgo"})
         self.error("end-4c POST with an unsupported digest-algorithm returns 400", r, [400], {"DIGEST_INVALID", "UNSUPPORTED", "BLOB_UPLOAD_INVALID"})
+
+    def t_large_blob(self):
+        """An 8 MiB blob in chunks of at least 3 MiB (or the registry's minimum)."""
+        post = self.start_upload(self.ns)
+        size = max(self.chunk_min, 3 * MIB)
+        data = rand_bytes(8 * MIB + 5)
+        loc, offset = post.header("Location"), 0
+        while offset < len(data):
+            piece = data[offset : offset + size]
+            r = self.patch(loc, piece, offset)
+            if r.status != 202:
+                break
+            loc, offset = r.header("Location") or loc, offset + len(piece)
+        self.ok("end-5 an 8 MiB blob is accepted in %d-byte chunks" % size, offset == len(data), r.describe())
+        r = self.c.request("PUT", loc, params={"digest": sha256(data)})
+        self.status("end-6 closing an 8 MiB upload returns 201", r, 201)
+        g = self.c.get(self.repo_path(self.ns, "blobs/" + sha256(data)))
+        self.ok("end-2 the 8 MiB blob is byte-exact", g.status == 200 and g.body == data, "%s, %d bytes" % (g.describe(), len(g.body)))
+        a, b = 3 * MIB - 8, 3 * MIB + 7
+        g = self.c.get(self.repo_path(self.ns, "blobs/" + sha256(data)), headers={"Range": "bytes=%d-%d" % (a, b)})
+        self.ok("Range across a chunk boundary returns 206 and the right bytes", g.status == 206 and g.body == data[a : b + 1], g.describe())
+
+    def t_manifest_limit(self):
+        """ "A registry SHOULD enforce some limit on the maximum manifest size ... SHOULD respond
+        ... with a response code 413 Payload Too Large." Tries 32 MiB."""
+        config = dumps({"run": self.run, "huge": True})
+        self.push_blob(self.ns, config)
+        doc = {"schemaVersion": 2, "mediaType": MT_MANIFEST, "config": descriptor(MT_CONFIG, config), "layers": [], "annotations": {"pad": "x" * (32 * MIB)}}
+        body = dumps(doc)
+        r = self.send_large("PUT", self.repo_path(self.ns, "manifests/huge-" + self.run), body, {"Content-Type": MT_MANIFEST})
+        if r is None:
+            self.fail("end-7a a 32 MiB manifest is refused with 413", "connection closed without a response")
+        elif r.status == 201:
+            self.optional("end-7a a 32 MiB manifest is refused with 413", False, "accepted: no manifest size limit (SHOULD)")
+        else:
+            self.status("end-7a a 32 MiB manifest is refused with 413", r, 413)
+
+    def send_large(self, method, path, body, headers):
+        """Like Client.request, but tolerates the server answering before reading the body."""
+        conn = self.c._connection(self.c.scheme, self.c.netloc)
+        try:
+            conn.putrequest(method, path)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders()
+            try:
+                for i in range(0, len(body), 1 << 16):
+                    conn.send(body[i : i + (1 << 16)])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            try:
+                raw = conn.getresponse()
+                data = raw.read()
+            except (http.client.HTTPException, OSError):
+                return None
+            resp = Response(method, path, raw.status, raw.reason, raw.headers, data)
+            self.c.log.append(resp)
+            return resp
+        finally:
+            conn.close()
 
     # -- Range requests ---------------------------------------------------------------------
 
@@ -920,6 +994,11 @@ class Suite:
                 break
         r = self.push_manifest(self.ns, digest, body, params=[("tag", "single-" + self.run)])
         self.ok("end-7b single ?tag= echoes OCI-Tag", r.status == 201 and oci_tags(r) == ["single-" + self.run], "%s OCI-Tag=%r" % (r.describe(), r.header_all("OCI-Tag")))
+        r = self.push_manifest(self.ns, digest, body, params=[("tag", "ok-" + self.run), ("tag", "-invalid")])
+        if r.status == 201:
+            self.ok("end-7b an invalid ?tag= value is not created", "-invalid" not in oci_tags(r), "OCI-Tag=%r" % r.header_all("OCI-Tag"))
+        else:
+            self.error("end-7b an invalid ?tag= value is rejected with 400", r, [400], {"MANIFEST_INVALID", "TAG_INVALID", "NAME_INVALID"})
 
     # -- validation: names, tags, digests ----------------------------------------------------
 
@@ -1035,6 +1114,12 @@ class Suite:
         r = self.c.get(self.repo_path(self.ns, "tags/list"), params={"last": mine[1]})
         got = r.json().get("tags") if r.status == 200 else None
         self.ok("end-8b tags/list?last=<tag> without n returns the tags after <tag>", got == full[idx + 1 :], "got %r (%s)" % (got and got[:5], r.describe()))
+        key = (lambda t: t) if full == sorted(full) else (lambda t: (t.lower(), t))
+        absent = mine[1] + "0"
+        want = [t for t in full if key(t) > key(absent)][:n]
+        r = self.c.get(self.repo_path(self.ns, "tags/list"), params={"n": n, "last": absent})
+        got = r.json().get("tags") if r.status == 200 else None
+        self.ok("end-8b tags/list?last=<tag that does not exist> continues after its position", got == want, "got %r, want %r (%s)" % (got, want, r.describe()))
         r = self.c.get(self.repo_path(self.ns, "tags/list"), params={"n": 5, "last": full[-1]})
         got = r.json().get("tags") if r.status == 200 else None
         self.ok("end-8b tags/list?last=<final tag> returns an empty list", got in ([], None) and r.status == 200, "got %r (%s)" % (got, r.describe()))
@@ -1077,6 +1162,12 @@ class Suite:
         refs["B"] = (manifest(config=descriptor(b_config_type, b_config), layers=[empty_desc], subject=subject, annotations={"org.conformance.key": "B"}), MT_MANIFEST, b_config_type)
         refs["C"] = (dumps({"schemaVersion": 2, "mediaType": MT_INDEX, "artifactType": type_c, "manifests": [], "subject": subject, "annotations": {"org.conformance.key": "C"}}), MT_INDEX, type_c)
         refs["D"] = (dumps({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [], "subject": subject, "annotations": {"org.conformance.key": "D"}}), MT_INDEX, None)
+        # "If the artifactType is empty or missing in the image manifest, the value of
+        # artifactType MUST be set to the config descriptor mediaType value." No annotations.
+        e_config = dumps({"e": self.run})
+        e_config_type = "application/vnd.conformance.e.config.v1+json"
+        self.push_blob(ns, e_config)
+        refs["E"] = (manifest(artifactType="", config=descriptor(e_config_type, e_config), layers=[empty_desc], subject=subject), MT_MANIFEST, e_config_type)
 
         # A is pushed before its subject exists.
         body, mt, _ = refs["A"]
@@ -1092,11 +1183,21 @@ class Suite:
         self.ok("end-12a referrers of a missing subject lists the referrer pushed first", sha256(body) in listed, "got %r" % listed)
 
         self.must_push_manifest(ns, "subject-" + self.run, subject_body)
-        for key in ["A2", "B", "C", "D"]:
+        for key in ["A2", "B", "C", "D", "E"]:
             body, mt, _ = refs[key]
-            r = self.push_manifest(ns, sha256(body), body, mt)
-            self.status("push: referrer %s (%s) returns 201" % (key, mt.split(".")[-2]), r, 201)
+            ref = "referrer-b-" + self.run if key == "B" else sha256(body)  # B is pushed by tag
+            r = self.push_manifest(ns, ref, body, mt)
+            if key == "E" and r.status == 400:
+                self.optional("push: referrer E with an empty artifactType returns 201", False, "rejected (image-spec wants a media type in artifactType)", r.describe())
+                del refs["E"]
+                continue
+            self.status("push: referrer %s (%s, by %s) returns 201" % (key, mt.split(".")[-2], "tag" if key == "B" else "digest"), r, 201)
             self.ok("push: referrer %s response has OCI-Subject" % key, r.header("OCI-Subject") == s_digest, "got %r" % r.header("OCI-Subject"))
+
+        # A referrer of the same subject in another repository must not show up here.
+        self.push_blob(self.cm, EMPTY_JSON)
+        foreign = manifest(artifactType=type_a, config=empty_desc, layers=[empty_desc], subject=subject, annotations={"org.conformance.key": "foreign"})
+        self.must_push_manifest(self.cm, sha256(foreign), foreign)
 
         # An unrelated referrer of another subject must not show up.
         other_subject = {"mediaType": MT_MANIFEST, "digest": sha256(b"other" + self.run.encode()), "size": 5}
@@ -1110,8 +1211,12 @@ class Suite:
         self.ok("end-12a body is an image index (schemaVersion 2, mediaType index)", doc.get("schemaVersion") == 2 and doc.get("mediaType") == MT_INDEX, "got %r" % {k: doc.get(k) for k in ("schemaVersion", "mediaType")})
         by_digest = {m.get("digest"): m for m in doc.get("manifests") or []}
         want = {sha256(b): k for k, (b, _, _) in refs.items()}
-        self.ok("end-12a the list holds exactly the 5 referrers", set(by_digest) == set(want), "got %r" % sorted(by_digest))
+        self.ok("end-12a the list holds exactly the %d referrers" % len(want), set(by_digest) == set(want), "got %r, want %r" % (sorted(by_digest), sorted(want)))
         self.ok("end-12a a referrer of another subject is not listed", sha256(other) not in by_digest)
+        self.ok("end-12a a referrer in another repository is not listed", sha256(foreign) not in by_digest)
+        r = self.c.get(self.repo_path(self.cm, "referrers/" + s_digest))
+        got = [m.get("digest") for m in r.json().get("manifests") or []] if r.status == 200 else None
+        self.ok("end-12a referrers are scoped to the repository queried", got == [sha256(foreign)], "got %r (%s)" % (got, r.describe()))
         for digest, key in sorted(want.items(), key=lambda kv: kv[1]):
             entry = by_digest.get(digest)
             if entry is None:
@@ -1119,13 +1224,14 @@ class Suite:
             body, mt, atype = refs[key]
             ann = json.loads(body).get("annotations")
             self.ok("end-12a %s: descriptor mediaType and size" % key, entry.get("mediaType") == mt and entry.get("size") == len(body), "got %r" % entry)
-            if key == "B":
-                self.ok("end-12a B: artifactType falls back to the config mediaType", entry.get("artifactType") == atype, "got %r" % entry.get("artifactType"))
+            if key in ("B", "E"):
+                how = "missing" if key == "B" else "empty"
+                self.ok("end-12a %s: %s artifactType falls back to the config mediaType" % (key, how), entry.get("artifactType") == atype, "got %r" % entry.get("artifactType"))
             elif key == "D":
                 self.ok("end-12a D: index without artifactType has artifactType omitted", "artifactType" not in entry, "got %r" % entry.get("artifactType"))
             else:
                 self.ok("end-12a %s: artifactType copied from the manifest" % key, entry.get("artifactType") == atype, "got %r" % entry.get("artifactType"))
-            self.ok("end-12a %s: annotations copied from the manifest" % key, entry.get("annotations") == ann, "got %r, want %r" % (entry.get("annotations"), ann))
+            self.ok("end-12a %s: annotations copied from the manifest" % key, entry.get("annotations") == ann or (ann is None and entry.get("annotations") == {}), "got %r, want %r" % (entry.get("annotations"), ann))
 
         r = self.c.get(self.repo_path(ns, "referrers/" + s_digest), params={"artifactType": type_a})
         self.status("end-12b GET referrers?artifactType= returns 200", r, 200)
@@ -1167,7 +1273,7 @@ class Suite:
         if d.status == 202:
             r = self.c.get(self.repo_path(ns, "referrers/" + s_digest))
             got = [m.get("digest") for m in r.json().get("manifests") or []]
-            self.ok("end-12a a deleted referrer is no longer listed", a2 not in got and len(got) == 4, "got %r" % got)
+            self.ok("end-12a a deleted referrer is no longer listed", a2 not in got and len(got) == len(want) - 1, "got %r" % got)
         else:
             self.optional("end-12a a deleted referrer is no longer listed", False, "manifest deletion refused: %s" % d.describe())
 
@@ -1263,6 +1369,8 @@ class Suite:
         self.status("end-9 HEAD deleted manifest returns 404", g, 404)
         g = self.c.get(self.repo_path(self.ns, "manifests/" + t2), headers={"Accept": ACCEPT_ALL})
         self.error("end-9 GET a tag that pointed at the deleted manifest returns 404", g, [404], {"MANIFEST_UNKNOWN"})
+        tags = self.c.get(self.repo_path(self.ns, "tags/list")).json().get("tags") or []
+        self.ok("end-9 tags of a deleted manifest are gone from tags/list", t1 not in tags and t2 not in tags, "still listed: %r" % [t for t in (t1, t2) if t in tags])
         r = self.c.delete(self.repo_path(self.ns, "manifests/" + digest))
         self.error("end-9 DELETE an already deleted manifest returns 404 MANIFEST_UNKNOWN", r, [404], {"MANIFEST_UNKNOWN"})
         r = self.c.delete(self.repo_path(self.ns, "manifests/never-" + self.run))
@@ -1362,9 +1470,11 @@ class Suite:
         ("upload cancel", "t_upload_cancel"),
         ("sha512 blobs", "t_sha512_blobs"),
         ("range", "t_range"),
+        ("large blob", "t_large_blob"),
         ("manifests", "t_manifests"),
         ("manifest rejections", "t_manifest_rejections"),
         ("large manifest", "t_large_manifest"),
+        ("manifest size limit", "t_manifest_limit"),
         ("sha512 manifests", "t_sha512_manifest"),
         ("tag query parameters", "t_tag_params"),
         ("validation", "t_validation"),

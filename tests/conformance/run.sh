@@ -31,7 +31,7 @@ url="http://127.0.0.1:$port"
 
 # Start the built binary directly (not through `cargo run`) so that $pid is the server itself.
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-"$target_dir/release/examples/registry" --listen "127.0.0.1:$port" --root "$tmp/data" >"$log" 2>&1 &
+NO_COLOR=1 "$target_dir/release/examples/registry" --listen "127.0.0.1:$port" --root "$tmp/data" >"$log" 2>&1 &
 pid=$!
 
 ready=""
