@@ -152,7 +152,7 @@ class Client:
             return http.client.HTTPSConnection(netloc, timeout=self.timeout)
         return http.client.HTTPConnection(netloc, timeout=self.timeout)
 
-    def request(self, method, target, body=None, headers=None, params=None):
+    def request(self, method, target, body=None, headers=None, params=None, chunked=False):
         """`target` is a path (with optional query) or an absolute URL (e.g. a Location)."""
         parsed = urllib.parse.urlsplit(target)
         scheme = parsed.scheme or self.scheme
@@ -168,7 +168,12 @@ class Client:
             body = b""
         conn = self._connection(scheme, netloc)
         try:
-            conn.request(method, path_query, body=body, headers=hdrs)
+            if chunked:
+                # Transfer-Encoding: chunked, as streaming clients send it.
+                pieces = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+                conn.request(method, path_query, body=iter(pieces), headers=hdrs, encode_chunked=True)
+            else:
+                conn.request(method, path_query, body=body, headers=hdrs)
             raw = conn.getresponse()
             incomplete = None
             try:
@@ -681,6 +686,55 @@ class Suite:
         self.error("end-6 PUT to a cancelled upload returns 404 BLOB_UPLOAD_UNKNOWN", r, [404], {"BLOB_UPLOAD_UNKNOWN"})
         r = self.c.delete(loc, body=b"")
         self.error("end-14 DELETE of an unknown upload returns 404 BLOB_UPLOAD_UNKNOWN", r, [404], {"BLOB_UPLOAD_UNKNOWN"})
+
+    def t_transfer_encoding(self):
+        """Bodies sent with `Transfer-Encoding: chunked` (no Content-Length), as streaming clients
+        do; every HTTP/1.1 server must parse them (RFC 9112, section 7.1)."""
+        data = rand_bytes(5000)
+        post = self.start_upload(self.ns)
+        r = self.c.request("PATCH", post.header("Location"), body=data, headers={"Content-Type": "application/octet-stream"}, chunked=True)
+        self.status("end-5 PATCH with a chunked transfer-encoded body returns 202", r, 202)
+        self.check_range("end-5 chunked transfer-encoded PATCH reports Range: 0-4999", r, len(data) - 1)
+        r = self.c.request("PUT", r.header("Location") or post.header("Location"), params={"digest": sha256(data)})
+        self.status("end-6 closing PUT after a chunked transfer-encoded PATCH returns 201", r, 201)
+        g = self.c.get(self.repo_path(self.ns, "blobs/" + sha256(data)))
+        self.ok("end-2 blob sent with chunked transfer-encoding is byte-exact", g.status == 200 and g.body == data, g.describe())
+
+        data = rand_bytes(3000)
+        post = self.start_upload(self.ns)
+        r = self.c.request("PUT", post.header("Location"), body=data, headers={"Content-Type": "application/octet-stream"}, params={"digest": sha256(data)}, chunked=True)
+        self.status("end-6 monolithic PUT with a chunked transfer-encoded body returns 201", r, 201)
+
+        body = self.image(self.ns, annotations={"kind": "chunked-te", "run": self.run})
+        r = self.c.request("PUT", self.repo_path(self.ns, "manifests/te-" + self.run), body=body, headers={"Content-Type": MT_MANIFEST}, chunked=True)
+        self.status("end-7a manifest PUT with a chunked transfer-encoded body returns 201", r, 201)
+        g = self.c.get(self.repo_path(self.ns, "manifests/te-" + self.run), headers={"Accept": ACCEPT_ALL})
+        self.ok("end-3 manifest sent with chunked transfer-encoding is byte-exact", g.status == 200 and g.body == body, g.describe())
+
+    def t_isolation(self):
+        """Content is per repository: "If the blob is not found in the repository, the response
+        code MUST be 404 Not Found" (likewise for manifests)."""
+        a, b = self.ns, self.cm
+        self.push_blob(b, rand_bytes(8))  # make sure the other repository exists
+        data = rand_bytes(300)
+        digest = self.push_blob(a, data)
+        r = self.c.get(self.repo_path(b, "blobs/" + digest))
+        self.error("isolation: a blob pushed to one repository is 404 BLOB_UNKNOWN in another", r, [404], {"BLOB_UNKNOWN"})
+        r = self.c.head(self.repo_path(b, "blobs/" + digest))
+        self.status("isolation: HEAD of another repository's blob returns 404", r, 404)
+        body = self.image(a, annotations={"kind": "isolation", "run": self.run})
+        self.must_push_manifest(a, "iso-" + self.run, body)
+        r = self.c.get(self.repo_path(b, "manifests/" + sha256(body)), headers={"Accept": ACCEPT_ALL})
+        self.error("isolation: a manifest pushed to one repository is 404 MANIFEST_UNKNOWN in another", r, [404], {"MANIFEST_UNKNOWN"})
+        r = self.c.get(self.repo_path(b, "manifests/iso-" + self.run), headers={"Accept": ACCEPT_ALL})
+        self.error("isolation: a tag pushed to one repository is 404 MANIFEST_UNKNOWN in another", r, [404], {"MANIFEST_UNKNOWN"})
+        # The same blob in two repositories; deleting it from one leaves the other.
+        self.push_blob(b, data)
+        r = self.c.delete(self.repo_path(a, "blobs/" + digest))
+        if self.status("isolation: DELETE a blob present in two repositories returns 202", r, 202):
+            self.status("isolation: the blob is gone from the repository it was deleted from", self.c.head(self.repo_path(a, "blobs/" + digest)), 404)
+            g = self.c.get(self.repo_path(b, "blobs/" + digest))
+            self.ok("isolation: the blob stays in the other repository", g.status == 200 and g.body == data, g.describe())
 
     # -- sha512 (end-4c) ---------------------------------------------------------------------
 
@@ -1468,6 +1522,8 @@ class Suite:
         ("blob single POST", "t_blob_single_post"),
         ("blob chunked", "t_blob_chunked"),
         ("upload cancel", "t_upload_cancel"),
+        ("transfer-encoding", "t_transfer_encoding"),
+        ("isolation", "t_isolation"),
         ("sha512 blobs", "t_sha512_blobs"),
         ("range", "t_range"),
         ("large blob", "t_large_blob"),
