@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import traceback
 import urllib.parse
@@ -457,6 +458,12 @@ class Suite:
         post = self.start_upload(self.ns, name="end-4a POST /blobs/uploads/ returns 202")
         loc = post.header("Location")
         self.ok("end-4a POST response has a Location", bool(loc))
+        # "The <blob-push-location> MUST contain a UUID representing a unique session ID"
+        self.ok(
+            "end-4a Location contains a UUID",
+            re.search(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", loc or "") is not None,
+            "got %r" % loc,
+        )
         other = self.start_upload(self.ns)
         self.ok(
             "end-4a each upload session has its own Location",
@@ -735,6 +742,56 @@ class Suite:
             self.status("isolation: the blob is gone from the repository it was deleted from", self.c.head(self.repo_path(a, "blobs/" + digest)), 404)
             g = self.c.get(self.repo_path(b, "blobs/" + digest))
             self.ok("isolation: the blob stays in the other repository", g.status == 200 and g.body == data, g.describe())
+
+    def t_keyword_names(self):
+        """Repository names made of path keywords (`blobs`, `uploads`, `manifests`, `tags`,
+        `list`, `referrers`) are valid names; the path must be parsed from its endpoint suffix."""
+        for repo in ["%s/blobs/uploads" % self.ns, "%s/manifests" % self.ns, "%s/tags/list" % self.ns, "%s/referrers" % self.ns]:
+            try:
+                data = rand_bytes(40)
+                digest = self.push_blob(repo, data)
+                g = self.c.get(self.repo_path(repo, "blobs/" + digest))
+                body = self.image(repo, annotations={"kind": "keyword", "run": self.run})
+                m = self.push_manifest(repo, "kw-" + self.run, body)
+                t = self.c.get(self.repo_path(repo, "tags/list"))
+                tags = t.json() if t.status == 200 else {}
+                ok = g.status == 200 and g.body == data and m.status == 201 and tags.get("name") == repo and "kw-" + self.run in (tags.get("tags") or [])
+                self.ok("names: repository %r works for blobs, manifests and tags/list" % repo, ok, "blob %s; manifest %s; tags %s" % (g.describe(), m.describe(), t.describe()))
+            except Prerequisite as err:
+                self.fail("names: repository %r works for blobs, manifests and tags/list" % repo, str(err))
+
+    def t_concurrent_patch(self):
+        """Eight PATCHes of the same first chunk at once: only one can be in order; the others
+        are out of order by the time they apply ("MUST respond with a 416"). A registry that
+        moves the session to a new Location may answer 404 for the stale one."""
+        post = self.start_upload(self.ns)
+        loc = post.header("Location")
+        chunk = rand_bytes(max(self.chunk_min, 256 * 1024))
+        results, accepted_loc = [], []
+
+        def send():
+            client = Client(self.args.url, self.args.timeout, False)
+            try:
+                r = client.request("PATCH", loc, body=chunk, headers={"Content-Type": "application/octet-stream", "Content-Range": "0-%d" % (len(chunk) - 1)})
+                results.append(r.status)
+                if r.status == 202:
+                    accepted_loc.append(r.header("Location"))
+            except (OSError, http.client.HTTPException) as err:
+                results.append(repr(err))
+
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(self.args.timeout)
+        accepted = results.count(202)
+        refused = results.count(416) + results.count(404)
+        self.ok("end-5 concurrent PATCHes of the same chunk: exactly one 202, the rest 416", accepted == 1 and refused == 7, "got %r" % sorted(map(str, results)))
+        loc = (accepted_loc and accepted_loc[0]) or loc
+        st = self.c.get(loc)
+        self.check_range("end-13 after concurrent PATCHes the session holds the chunk once", st, len(chunk) - 1)
+        r = self.c.request("PUT", st.header("Location") or loc, params={"digest": sha256(chunk)})
+        self.status("end-6 the session completes with the chunk's digest (201)", r, 201)
 
     # -- sha512 (end-4c) ---------------------------------------------------------------------
 
@@ -1261,6 +1318,7 @@ class Suite:
         r = self.c.get(self.repo_path(ns, "referrers/" + s_digest))
         self.status("end-12a GET referrers returns 200", r, 200)
         self.ok("end-12a Content-Type is application/vnd.oci.image.index.v1+json", r.header("Content-Type") == MT_INDEX, "got %r" % r.header("Content-Type"))
+        self.ok("end-12a no OCI-Filters-Applied header when no filter was requested", r.header("OCI-Filters-Applied") in (None, ""), "got %r" % r.header("OCI-Filters-Applied"))
         doc = r.json()
         self.ok("end-12a body is an image index (schemaVersion 2, mediaType index)", doc.get("schemaVersion") == 2 and doc.get("mediaType") == MT_INDEX, "got %r" % {k: doc.get(k) for k in ("schemaVersion", "mediaType")})
         by_digest = {m.get("digest"): m for m in doc.get("manifests") or []}
@@ -1524,6 +1582,8 @@ class Suite:
         ("upload cancel", "t_upload_cancel"),
         ("transfer-encoding", "t_transfer_encoding"),
         ("isolation", "t_isolation"),
+        ("keyword names", "t_keyword_names"),
+        ("concurrent patch", "t_concurrent_patch"),
         ("sha512 blobs", "t_sha512_blobs"),
         ("range", "t_range"),
         ("large blob", "t_large_blob"),
