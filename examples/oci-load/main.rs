@@ -268,6 +268,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Error> 
     })))
 }
 
+impl Options {
+    /// The run's name in the output: `--label`, else the workload.
+    fn display_name(&self) -> String {
+        if self.label.is_empty() {
+            self.workload.name().to_owned()
+        } else {
+            self.label.clone()
+        }
+    }
+}
+
 /// Counters shared by the clients and the progress line.
 #[derive(Debug, Default)]
 struct Progress {
@@ -304,7 +315,7 @@ async fn client(
             break;
         }
         // Reconnecting is not part of an operation's latency, but it is counted.
-        if conn.as_ref().is_none_or(Conn::is_closed) {
+        if conn.as_ref().map_or(true, Conn::is_closed) {
             match Conn::connect(&target).await {
                 Ok(c) => {
                     progress.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -408,11 +419,7 @@ async fn run(opts: &Options) -> Result<Report, Error> {
     }
     let plan = Arc::new(plan);
     let progress = Arc::new(Progress::default());
-    let name = if opts.label.is_empty() {
-        opts.workload.name().to_owned()
-    } else {
-        opts.label.clone()
-    };
+    let name = opts.display_name();
     let done = Arc::new(AtomicBool::new(false));
     let reporter = (!opts.quiet).then(|| {
         tokio::spawn(show_progress(
@@ -568,6 +575,20 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("oci-load: {e}");
+                    if opts.json {
+                        // One line per run even when setup fails, so comparisons show the failure.
+                        let failed = Report {
+                            label: opts.display_name(),
+                            workload: opts.workload.name().to_owned(),
+                            url: opts.url.clone(),
+                            clients: opts.clients,
+                            size: opts.size,
+                            errors: 1,
+                            first_error: Some(e.to_string()),
+                            ..Report::default()
+                        };
+                        println!("{}", serde_json::to_string(&failed).unwrap_or_default());
+                    }
                     ExitCode::FAILURE
                 }
             }

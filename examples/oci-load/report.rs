@@ -37,6 +37,7 @@ impl Latency {
 
 /// The result of one timed run. One JSON object per line with `--json`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     pub label: String,
     pub workload: String,
@@ -68,6 +69,20 @@ impl Report {
             self.workload.as_str(),
             "push" | "push-single" | "push-chunked" | "pull" | "pull-range"
         ) && self.size >= 64 * 1024
+    }
+
+    /// Whether the store is hashing every byte, so one core's hash rate bounds it.
+    fn hashes_payload(&self) -> bool {
+        self.by_throughput() && self.workload.starts_with("push")
+    }
+
+    /// The headline figure, or why there is none.
+    fn headline(&self) -> String {
+        if self.ops == 0 && self.errors > 0 {
+            "failed".to_owned()
+        } else {
+            format!("{:.1}", self.primary().0)
+        }
     }
 
     fn primary(&self) -> (f64, &'static str) {
@@ -184,24 +199,23 @@ pub fn compare(ours_path: &str, theirs_path: &str) -> Result<String, Error> {
     for o in &ours {
         let t = theirs.iter().find(|t| t.label == o.label);
         let (ov, unit) = o.primary();
-        let tv = t.map(|t| t.primary().0);
-        let ratio = match tv {
-            Some(tv) if tv > 0.0 => format!("{:.2}x", ov / tv),
+        let ratio = match t {
+            Some(t) if t.primary().0 > 0.0 && o.ops > 0 => format!("{:.2}x", ov / t.primary().0),
             _ => "-".to_owned(),
         };
-        let share = match (&ours_hash, o.by_throughput()) {
-            (Some(h), true) if h.sha256_mb_per_s > 0.0 => {
+        let share = match &ours_hash {
+            Some(h) if o.hashes_payload() && h.sha256_mb_per_s > 0.0 && o.ops > 0 => {
                 format!("{:.0}%", 100.0 * o.mb_per_s / h.sha256_mb_per_s)
             }
             _ => "-".to_owned(),
         };
         let _ = writeln!(
             out,
-            "{:<26} {:>6} {:>11.1} {:>11} {:>7} {:>10.2} {:>10} {:>7} {:>8}",
+            "{:<26} {:>6} {:>11} {:>11} {:>7} {:>10.2} {:>10} {:>7} {:>8}",
             o.label,
             unit,
-            ov,
-            tv.map_or("-".to_owned(), |v| format!("{v:.1}")),
+            o.headline(),
+            t.map_or("-".to_owned(), Report::headline),
             ratio,
             o.latency_ms.p99,
             t.map_or("-".to_owned(), |t| format!("{:.2}", t.latency_ms.p99)),
@@ -213,18 +227,40 @@ pub fn compare(ours_path: &str, theirs_path: &str) -> Result<String, Error> {
         .iter()
         .filter(|t| !ours.iter().any(|o| o.label == t.label))
     {
-        let (tv, unit) = t.primary();
         let _ = writeln!(
             out,
-            "{:<26} {:>6} {:>11} {:>11.1} {:>7} {:>10} {:>10.2} {:>7} {:>8}",
-            t.label, unit, "-", tv, "-", "-", t.latency_ms.p99, t.errors, "-"
+            "{:<26} {:>6} {:>11} {:>11} {:>7} {:>10} {:>10.2} {:>7} {:>8}",
+            t.label,
+            t.primary().1,
+            "-",
+            t.headline(),
+            "-",
+            "-",
+            t.latency_ms.p99,
+            t.errors,
+            "-"
         );
+    }
+    let sides = [("ours", &ours), ("theirs", &theirs)];
+    for (side, reports) in sides {
+        for r in reports.iter().filter(|r| r.errors > 0) {
+            let first = r.first_error.as_deref().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} ({side}): {} errors; first: {first}",
+                r.label, r.errors
+            );
+        }
     }
     if let Some(h) = ours_hash {
         let _ = writeln!(
             out,
             "in-memory hash rate (one core): sha256 {:.0} MB/s, sha512 {:.0} MB/s",
             h.sha256_mb_per_s, h.sha512_mb_per_s
+        );
+        let _ = writeln!(
+            out,
+            "% sha256: ours' push MB/s as a share of that sha256 rate"
         );
     }
     Ok(out)

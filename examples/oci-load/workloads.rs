@@ -324,12 +324,10 @@ async fn pull(
         };
         match (&mut hasher, verify) {
             (Some(h), _) => h.update(&data),
-            (None, Verify::Bytes) => {
-                if !blob.matches(offset, &data) {
-                    return Err(fail(format!(
-                        "body differs from the blob near byte {offset}"
-                    )));
-                }
+            (None, Verify::Bytes) if !blob.matches(offset, &data) => {
+                return Err(fail(format!(
+                    "body differs from the blob near byte {offset}"
+                )));
             }
             _ => {}
         }
