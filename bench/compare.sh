@@ -20,6 +20,9 @@
 #   --no-build        use the release binaries already built
 #   --out DIR         where to keep the JSON lines and logs [target/oci-compare-<time>]
 #
+# Neither server logs per request: distribution runs with its access log disabled and log level
+# error, ours with RUST_LOG=warn (override with OURS_RUST_LOG).
+#
 # Each workload runs on a freshly started server over an empty storage directory, alternating
 # theirs/ours, so neither inherits the other's leftovers and slow drift in background load hits
 # both alike. Every server is stopped by its PID. Each load run has its own time limit and the
@@ -151,7 +154,8 @@ EOF
     else
         local args=(--listen "127.0.0.1:$port" --root "$data")
         [ "$fsync" = 0 ] && args+=(--no-fsync)
-        "$OURS_BIN" "${args[@]}" > "$log" 2>&1 &
+        # No per-request log lines on either side: distribution's access log is off above.
+        RUST_LOG=${OURS_RUST_LOG:-warn} "$OURS_BIN" "${args[@]}" > "$log" 2>&1 &
     fi
     server_pid=$!
     for _ in $(seq 1 100); do
@@ -167,7 +171,9 @@ EOF
         fi
         sleep 0.1
     done
-    echo "compare.sh: $who server did not answer /v2/ within 10 s" >&2
+    echo "compare.sh: $who server did not answer /v2/ within 10 s; its log:" >&2
+    head -c 2000 "$log" >&2
+    stop_server
     return 1
 }
 
@@ -229,7 +235,7 @@ echo "storage: $medium; ours: $ours_name$([ "$fsync" = 0 ] && [ "$theirs_twice" 
 echo "cores: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg); results: $out"
 
 "$LOAD" hash-rate --json >> "$out/ours.jsonl"
-failed=0
+failed=0 start_failures=0
 for entry in "${WORKLOADS[@]}"; do
     label=${entry%%|*}
     read -r -a args <<< "${entry#*|}"
@@ -242,6 +248,12 @@ for entry in "${WORKLOADS[@]}"; do
         port=$(pick_port)
         if ! start_server "$who" "$data" "$port" "$out/$who-$label.log"; then
             failed=1
+            rm -rf "$data" "$data.yml"
+            start_failures=$((start_failures + 1))
+            if [ "$start_failures" -ge 2 ]; then
+                echo "compare.sh: a server failed to start twice; giving up" >&2
+                break 2
+            fi
             continue
         fi
         rc=0
