@@ -3,7 +3,9 @@
 //! Every byte a registry stores passes through one of these, so their rate is the ceiling for
 //! blob pushes. `cargo bench --bench hashing`.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tower_oci::protocol::digest::{Algorithm, Digest, Hasher};
 
 /// Deterministic non-repeating bytes (xorshift64*), so no input is suspiciously regular.
