@@ -1,6 +1,7 @@
 //! Response bodies: the registry's own, or the inner service's untouched.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -9,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::io::AsyncRead;
+use tokio::task::JoinHandle;
 use tokio_util::io::poll_read_buf;
 
 use crate::storage::BlobReader;
@@ -98,6 +100,16 @@ pub struct RegistryBody {
 
 enum RegistryKind {
     Full(Option<Bytes>),
+    /// A local file read on the blocking pool, one chunk ahead of the network.
+    File {
+        /// The file, unless a read holds it.
+        file: Option<std::fs::File>,
+        /// Bytes not yet handed to the network.
+        remaining: u64,
+        /// Bytes not yet asked of the file.
+        unread: u64,
+        pending: Option<JoinHandle<io::Result<(std::fs::File, Bytes)>>>,
+    },
     Stream {
         reader: Pin<Box<dyn AsyncRead + Send>>,
         remaining: u64,
@@ -121,15 +133,22 @@ impl RegistryBody {
         }
     }
 
-    /// A body that streams exactly `blob.len` bytes from `blob.reader`.
+    /// A body that streams exactly `blob.len()` bytes of a blob.
     pub fn blob(blob: BlobReader) -> Self {
-        RegistryBody {
-            kind: RegistryKind::Stream {
-                reader: blob.reader,
-                remaining: blob.len,
+        let kind = match blob.into_parts() {
+            (Ok(file), len) => RegistryKind::File {
+                file: Some(file),
+                remaining: len,
+                unread: len,
+                pending: None,
+            },
+            (Err(reader), len) => RegistryKind::Stream {
+                reader,
+                remaining: len,
                 buf: BytesMut::new(),
             },
-        }
+        };
+        RegistryBody { kind }
     }
 }
 
@@ -140,8 +159,8 @@ impl fmt::Debug for RegistryBody {
                 .debug_struct("RegistryBody::Full")
                 .field("len", &b.as_ref().map_or(0, Bytes::len))
                 .finish(),
-            RegistryKind::Stream { remaining, .. } => f
-                .debug_struct("RegistryBody::Stream")
+            RegistryKind::Stream { remaining, .. } | RegistryKind::File { remaining, .. } => f
+                .debug_struct("RegistryBody::Blob")
                 .field("remaining", remaining)
                 .finish(),
         }
@@ -158,6 +177,31 @@ impl Body for RegistryBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match &mut self.get_mut().kind {
             RegistryKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            RegistryKind::File {
+                file,
+                remaining,
+                unread,
+                pending,
+            } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                if pending.is_none() {
+                    *pending = start_read(file, unread);
+                }
+                let Some(job) = pending.as_mut() else {
+                    return Poll::Ready(Some(Err(eof())));
+                };
+                let (back, chunk) = ready!(Pin::new(job).poll(cx)).map_err(io::Error::other)??;
+                *pending = None;
+                *file = Some(back);
+                *remaining = remaining.saturating_sub(chunk.len() as u64);
+                // Read ahead while this chunk goes out.
+                if *unread > 0 {
+                    *pending = start_read(file, unread);
+                }
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
             RegistryKind::Stream {
                 reader,
                 remaining,
@@ -173,10 +217,7 @@ impl Body for RegistryBody {
                 }
                 let n = ready!(poll_read_buf(reader.as_mut(), cx, buf))?;
                 if n == 0 {
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "blob ended before its recorded length",
-                    ))));
+                    return Poll::Ready(Some(Err(eof())));
                 }
                 let take = buf
                     .len()
@@ -192,14 +233,51 @@ impl Body for RegistryBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             RegistryKind::Full(b) => b.is_none(),
-            RegistryKind::Stream { remaining, .. } => *remaining == 0,
+            RegistryKind::Stream { remaining, .. } | RegistryKind::File { remaining, .. } => {
+                *remaining == 0
+            }
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             RegistryKind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            RegistryKind::Stream { remaining, .. } => SizeHint::with_exact(*remaining),
+            RegistryKind::Stream { remaining, .. } | RegistryKind::File { remaining, .. } => {
+                SizeHint::with_exact(*remaining)
+            }
         }
     }
+}
+
+/// How much of a file one blocking read takes.
+const FILE_CHUNK: u64 = 1024 * 1024;
+
+fn eof() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "blob ended before its recorded length",
+    )
+}
+
+/// Starts reading the next chunk of `file` on the blocking pool into a buffer that becomes the
+/// frame without a copy. `None` when the file is held elsewhere or nothing is left.
+fn start_read(
+    file: &mut Option<std::fs::File>,
+    unread: &mut u64,
+) -> Option<JoinHandle<io::Result<(std::fs::File, Bytes)>>> {
+    use std::io::Read;
+    if *unread == 0 {
+        return None;
+    }
+    let mut file = file.take()?;
+    let n = (*unread).min(FILE_CHUNK);
+    *unread -= n;
+    Some(tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(n as usize);
+        (&mut file).take(n).read_to_end(&mut buf)?;
+        if (buf.len() as u64) < n {
+            return Err(eof());
+        }
+        Ok((file, Bytes::from(buf)))
+    }))
 }

@@ -19,8 +19,16 @@ fn body_error(e: BoxError) -> RegistryError {
     )
 }
 
-/// Streams `body` into `staged`, feeding `hasher`. Never holds more than one frame in memory.
-/// Returns how many bytes were written.
+/// How many bytes are hashed per hop to the blocking pool. Smaller bodies are hashed inline.
+const HASH_BATCH: usize = 1 << 20;
+
+/// Streams `body` into `staged`, feeding `hasher`. Returns how many bytes were written.
+///
+/// Three stages overlap: this task receives a batch of about [`HASH_BATCH`] bytes while the
+/// previous batch is hashed on the blocking pool and the staged blob writes it out, so a push
+/// is not limited to one core doing receive, hash and write in turn. Memory stays at a few
+/// batches per upload, whatever the blob size. Frames are shared (`Bytes`), not copied, between
+/// the hash and the write.
 pub(crate) async fn stream_into<B>(
     body: B,
     staged: &mut dyn StagedBlob,
@@ -32,22 +40,50 @@ where
 {
     let mut body = std::pin::pin!(body);
     let mut written = 0u64;
-    loop {
-        // The frame's error is mapped inside this statement so no `B::Error` lives across the
-        // write's await (it may be !Send).
+    // The hash job in flight owns the hasher; it is handed back when the job ends.
+    let mut in_flight: Option<tokio::task::JoinHandle<Hasher>> = None;
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0usize;
+    let mut ended = false;
+    while !ended {
+        // The frame's error is mapped inside this statement so no `B::Error` lives across an
+        // await (it may be !Send).
         let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            Some(frame) => frame.map_err(|e| body_error(e.into()))?,
-            None => break,
+            Some(frame) => Some(frame.map_err(|e| body_error(e.into()))?),
+            None => {
+                ended = true;
+                None
+            }
         };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if data.is_empty() {
+        if let Some(data) = frame.and_then(|f| f.into_data().ok()) {
+            if !data.is_empty() {
+                staged.write(&data).await?;
+                written += data.len() as u64;
+                batch_len += data.len();
+                batch.push(data);
+            }
+        }
+        if batch_len < HASH_BATCH && !(ended && in_flight.is_some()) {
             continue;
         }
-        hasher.update(&data);
-        staged.write(&data).await?;
-        written += data.len() as u64;
+        // Take the hasher back from the previous job (or from the caller), hand it the batch.
+        let mut state = match in_flight.take() {
+            Some(job) => job.await.map_err(|e| RegistryError::internal(&e))?,
+            None => std::mem::replace(hasher, Hasher::new(hasher.algorithm())),
+        };
+        let full = std::mem::take(&mut batch);
+        batch_len = 0;
+        in_flight = Some(tokio::task::spawn_blocking(move || {
+            for data in &full {
+                state.update(data);
+            }
+            state
+        }));
+    }
+    match in_flight {
+        Some(job) => *hasher = job.await.map_err(|e| RegistryError::internal(&e))?,
+        // A small body never left this task.
+        None => batch.iter().for_each(|data| hasher.update(data)),
     }
     Ok(written)
 }

@@ -24,17 +24,74 @@ pub use fs::FsStorage;
 /// A boxed `Send` future, as the trait's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A readable blob body. Exactly `len` bytes are readable from it.
+/// A readable blob body of exactly [`len`](BlobReader::len) bytes.
+///
+/// A backend hands out either any async reader, or a local file, which the response body reads
+/// with blocking I/O in large chunks, one chunk ahead of the network, into buffers it sends
+/// without copying.
 pub struct BlobReader {
-    /// The bytes, positioned at the first requested byte.
-    pub reader: Pin<Box<dyn AsyncRead + Send>>,
-    /// How many bytes the reader yields.
-    pub len: u64,
+    source: BlobSource,
+    len: u64,
+}
+
+enum BlobSource {
+    File(std::fs::File),
+    Reader(Pin<Box<dyn AsyncRead + Send>>),
+}
+
+impl BlobReader {
+    /// `len` bytes from an async reader positioned at the first byte.
+    pub fn from_reader(reader: impl AsyncRead + Send + 'static, len: u64) -> Self {
+        BlobReader {
+            source: BlobSource::Reader(Box::pin(reader)),
+            len,
+        }
+    }
+
+    /// `len` bytes of a local file, positioned at the first byte.
+    pub fn from_file(file: std::fs::File, len: u64) -> Self {
+        BlobReader {
+            source: BlobSource::File(file),
+            len,
+        }
+    }
+
+    /// How many bytes the blob body has.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty body.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes as one async reader, whatever the source.
+    pub fn into_async_read(self) -> Pin<Box<dyn AsyncRead + Send>> {
+        use tokio::io::AsyncReadExt;
+        match self.source {
+            BlobSource::File(file) => Box::pin(tokio::fs::File::from_std(file).take(self.len)),
+            BlobSource::Reader(reader) => reader,
+        }
+    }
+
+    /// The local file, if the source is one.
+    pub(crate) fn into_parts(self) -> (Result<std::fs::File, Pin<Box<dyn AsyncRead + Send>>>, u64) {
+        match self.source {
+            BlobSource::File(file) => (Ok(file), self.len),
+            BlobSource::Reader(reader) => (Err(reader), self.len),
+        }
+    }
 }
 
 impl fmt::Debug for BlobReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.source {
+            BlobSource::File(_) => "file",
+            BlobSource::Reader(_) => "reader",
+        };
         f.debug_struct("BlobReader")
+            .field("source", &kind)
             .field("len", &self.len)
             .finish()
     }

@@ -5,8 +5,6 @@ use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
 
-use tokio::io::AsyncReadExt;
-
 use super::staged::FsStagedBlob;
 use super::write::{blocking, create_new, remove, touch};
 use super::{invalid_name, FsStorage};
@@ -57,11 +55,7 @@ impl FsStorage {
             Ok((file, len))
         })
         .await?;
-        let reader = tokio::fs::File::from_std(file).take(len);
-        Ok(BlobReader {
-            reader: Box::pin(reader),
-            len,
-        })
+        Ok(BlobReader::from_file(file, len))
     }
 
     pub(super) async fn blob_exists_impl(&self, digest: &Digest) -> Result<bool> {

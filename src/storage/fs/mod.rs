@@ -98,9 +98,9 @@ const CONTENT_CACHE_MAX_ENTRY: usize = 1 << 20;
 /// staged.write(data).await?;
 /// staged.commit("library/hello", &digest).await?;
 ///
-/// let mut blob = store.read_blob("library/hello", &digest, Some((1, 3))).await?;
+/// let blob = store.read_blob("library/hello", &digest, Some((1, 3))).await?;
 /// let mut text = String::new();
-/// blob.reader.read_to_string(&mut text).await?;
+/// blob.into_async_read().read_to_string(&mut text).await?;
 /// assert_eq!(text, "ell");
 /// assert_eq!(store.blob_size("other/repo", &digest).await?, None);
 /// # Ok(())

@@ -41,10 +41,11 @@ async fn read_all(
     digest: &Digest,
     range: Option<(u64, u64)>,
 ) -> Vec<u8> {
-    let mut blob = store.read_blob(repo, digest, range).await.unwrap();
+    let blob = store.read_blob(repo, digest, range).await.unwrap();
+    let len = blob.len();
     let mut out = Vec::new();
-    blob.reader.read_to_end(&mut out).await.unwrap();
-    assert_eq!(out.len() as u64, blob.len);
+    blob.into_async_read().read_to_end(&mut out).await.unwrap();
+    assert_eq!(out.len() as u64, len);
     out
 }
 
