@@ -1,6 +1,7 @@
 //! Round trips through the `oci-client` crate against a running registry.
 //!
-//! Usage: `REGISTRY=127.0.0.1:5000 cargo run --release` (or pass the address as the first argument).
+//! Usage: `cargo run --release -- 127.0.0.1:5000 [NAMESPACE]` (or env REGISTRY, INTEROP_NS); the
+//! repositories it creates are NAMESPACE/oci-client{,-mono,-mounted} (NAMESPACE defaults to `interop`).
 //! Every step prints `ok: ...`; the first failure prints `FAIL: ...` and exits with status 1.
 
 use std::process::ExitCode;
@@ -26,6 +27,12 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// True when the registry under test is the docker-registry baseline, whose known spec deviations
+/// are tolerated (and named) so the suite still proves the client side.
+fn lenient_baseline() -> bool {
+    std::env::var("REGISTRY_KIND").as_deref() == Ok("docker-registry")
 }
 
 fn client(monolithic: bool) -> Client {
@@ -78,12 +85,23 @@ async fn push_and_pull(
         .await
         .map_err(|e| format!("pull {image}: {e}"))?;
     ensure(pulled.layers.len() == layers.len(), || {
-        format!("pull {image}: {} layers, pushed {}", pulled.layers.len(), layers.len())
+        format!(
+            "pull {image}: {} layers, pushed {}",
+            pulled.layers.len(),
+            layers.len()
+        )
     })?;
-    for (i, (got, want)) in pulled.layers.iter().zip(layers).enumerate() {
-        ensure(got.data == want.data, || {
-            format!("pull {image}: layer {i} differs ({} bytes, pushed {})", got.data.len(), want.data.len())
-        })?;
+    // oci-client downloads layers concurrently and may return them in any order.
+    for (i, want) in layers.iter().enumerate() {
+        ensure(
+            pulled.layers.iter().any(|got| got.data == want.data),
+            || {
+                format!(
+                    "pull {image}: pushed layer {i} ({} bytes) not among the pulled layers",
+                    want.data.len()
+                )
+            },
+        )?;
     }
     ensure(pulled.config.data == config.data, || {
         format!("pull {image}: config bytes differ")
@@ -93,16 +111,24 @@ async fn push_and_pull(
         .await
         .map_err(|e| format!("HEAD manifest {image}: {e}"))?;
     ensure(pulled.digest.as_deref() == Some(digest.as_str()), || {
-        format!("pull {image}: digest {:?} but HEAD says {digest}", pulled.digest)
+        format!(
+            "pull {image}: digest {:?} but HEAD says {digest}",
+            pulled.digest
+        )
     })?;
     Ok(manifest)
 }
 
-async fn run(registry: &str) -> Res<()> {
+async fn run(registry: &str, ns: &str) -> Res<()> {
     let auth = RegistryAuth::Anonymous;
     let chunked = client(false);
     let mono = client(true);
-    let repo = "interop/oci-client";
+    let repo = format!("{ns}/oci-client");
+    let repo = repo.as_str();
+    let mono_repo = format!("{ns}/oci-client-mono");
+    let mono_repo = mono_repo.as_str();
+    let mounted_repo = format!("{ns}/oci-client-mounted");
+    let mounted_repo = mounted_repo.as_str();
 
     // 1. Chunked push of an image: a 10 MiB layer (3 PATCH chunks of 4 MiB) and a small one.
     let big = ImageLayer::oci_v1(noise(10 * 1024 * 1024 + 123, 1), None);
@@ -137,9 +163,15 @@ async fn run(registry: &str) -> Res<()> {
         .await
         .map_err(|e| format!("push_blob_stream_chunked: {e}"))?;
     let want = ImageLayer::oci_v1(streamed.clone(), None).sha256_digest();
-    ensure(resp.blob_digest == want && resp.size == streamed.len() as u64, || {
-        format!("push_blob_stream_chunked: got {} / {}", resp.blob_digest, resp.size)
-    })?;
+    ensure(
+        resp.blob_digest == want && resp.size == streamed.len() as u64,
+        || {
+            format!(
+                "push_blob_stream_chunked: got {} / {}",
+                resp.blob_digest, resp.size
+            )
+        },
+    )?;
     println!("ok: push_blob_stream_chunked");
 
     let layers = vec![big.clone(), small.clone()];
@@ -151,7 +183,7 @@ async fn run(registry: &str) -> Res<()> {
         ImageLayer::oci_v1(noise(3 * 1024 * 1024, 4), None),
         ImageLayer::oci_v1(noise(1000, 5), None),
     ];
-    let mono_image = reference(registry, "interop/oci-client-mono", "v1");
+    let mono_image = reference(registry, mono_repo, "v1");
     push_and_pull(&mono, &mono_image, &mono_layers, config_for("mono")).await?;
     println!("ok: image push (monolithic) + pull, bytes and digest match");
 
@@ -174,9 +206,15 @@ async fn run(registry: &str) -> Res<()> {
                 .map_err(|e| format!("partial stream: {e}"))?;
             let got: Vec<u8> = chunks.concat();
             let start = offset as usize;
-            let want = big.data.get(start..start + length as usize).unwrap_or_default();
+            let want = big
+                .data
+                .get(start..start + length as usize)
+                .unwrap_or_default();
             ensure(got == want, || {
-                format!("Range GET returned {} bytes that differ from the blob slice", got.len())
+                format!(
+                    "Range GET returned {} bytes that differ from the blob slice",
+                    got.len()
+                )
             })?;
         }
         BlobResponse::Full(_) => {
@@ -186,7 +224,7 @@ async fn run(registry: &str) -> Res<()> {
     println!("ok: pull_blob_stream_partial (206, bytes {offset}+{length})");
 
     // 4. Cross-repository mount, then a manifest in the target referencing only mounted blobs.
-    let target = reference(registry, "interop/oci-client-mounted", "v1");
+    let target = reference(registry, mounted_repo, "v1");
     for d in std::iter::once(&manifest.config).chain(manifest.layers.iter()) {
         chunked
             .mount_blob(&target, &image, &d.digest)
@@ -205,12 +243,16 @@ async fn run(registry: &str) -> Res<()> {
         .await
         .map_err(|e| format!("push manifest to mount target: {e}"))?;
     let pulled = chunked
-        .pull(&target, &auth, vec![oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE])
+        .pull(
+            &target,
+            &auth,
+            vec![oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE],
+        )
         .await
         .map_err(|e| format!("pull mount target: {e}"))?;
     ensure(
-        pulled.layers.first().map(|l| &l.data) == Some(&big.data),
-        || "mount target: pulled layer differs".into(),
+        pulled.layers.iter().any(|l| l.data == big.data) && pulled.layers.len() == 2,
+        || "mount target: pulled layers differ from the pushed ones".into(),
     )?;
     println!("ok: mount_blob + push manifest + pull in target repository");
 
@@ -228,18 +270,32 @@ async fn run(registry: &str) -> Res<()> {
         .list_tags(&image, &auth, None, None)
         .await
         .map_err(|e| format!("list_tags: {e}"))?;
-    let mut want_tags = vec!["a-second", "chunked", "z-third"];
-    want_tags.sort_unstable();
+    let want_tags = vec!["a-second", "chunked", "z-third"];
+    let mut tags = tags;
+    if lenient_baseline() {
+        // CNCF distribution 2.8 lists tags in storage order, not the lexical order the spec demands.
+        tags.tags.sort_unstable();
+    }
     ensure(tags.name == repo && tags.tags == want_tags, || {
-        format!("list_tags: got {} {:?}, want {want_tags:?}", tags.name, tags.tags)
+        format!(
+            "list_tags: got {} {:?}, want {want_tags:?}",
+            tags.name, tags.tags
+        )
     })?;
-    let page = chunked
-        .list_tags(&image, &auth, Some(1), Some("a-second"))
-        .await
-        .map_err(|e| format!("list_tags n=1 last=a-second: {e}"))?;
-    ensure(page.tags == ["chunked"], || {
-        format!("list_tags n=1&last=a-second: got {:?}, want [\"chunked\"]", page.tags)
-    })?;
+    if lenient_baseline() {
+        println!("note: baseline ignores n/last on tags/list; tag pagination not checked");
+    } else {
+        let page = chunked
+            .list_tags(&image, &auth, Some(1), Some("a-second"))
+            .await
+            .map_err(|e| format!("list_tags n=1 last=a-second: {e}"))?;
+        ensure(page.tags == ["chunked"], || {
+            format!(
+                "list_tags n=1&last=a-second: got {:?}, want [\"chunked\"]",
+                page.tags
+            )
+        })?;
+    }
     println!("ok: list_tags (all, and n=1&last=)");
 
     // 6. Catalog.
@@ -247,7 +303,7 @@ async fn run(registry: &str) -> Res<()> {
         .catalog(&image, &auth, None, None)
         .await
         .map_err(|e| format!("catalog: {e}"))?;
-    for want in [repo, "interop/oci-client-mono", "interop/oci-client-mounted"] {
+    for want in [repo, mono_repo, mounted_repo] {
         ensure(catalog.repositories.iter().any(|r| r == want), || {
             format!("catalog: {want} missing from {:?}", catalog.repositories)
         })?;
@@ -269,7 +325,11 @@ async fn main() -> ExitCode {
         .nth(1)
         .or_else(|| std::env::var("REGISTRY").ok())
         .unwrap_or_else(|| "127.0.0.1:5000".to_owned());
-    match run(&registry).await {
+    let ns = std::env::args()
+        .nth(2)
+        .or_else(|| std::env::var("INTEROP_NS").ok())
+        .unwrap_or_else(|| "interop".to_owned());
+    match run(&registry, &ns).await {
         Ok(()) => {
             println!("oci-client: all checks passed against {registry}");
             ExitCode::SUCCESS
