@@ -37,15 +37,13 @@ require_cmd() {
     done
 }
 
-# Scratch directory, removed on exit unless KEEP_TMP=1.
-scratch() {
-    local d
-    d="$(mktemp -d "${INTEROP_TMP:-${TMPDIR:-/tmp}}/interop-$SUITE.XXXXXX")"
+# make_scratch: creates the suite's scratch directory in T (removed on exit unless KEEP_TMP=1).
+# Call it in the suite's own shell, not in $(...), so the EXIT trap belongs to the suite.
+make_scratch() {
+    T="$(mktemp -d "${INTEROP_TMP:-${TMPDIR:-/tmp}}/interop-$SUITE.XXXXXX")"
     if [ "${KEEP_TMP:-0}" != 1 ]; then
-        # shellcheck disable=SC2064
-        trap "rm -rf '$d'" EXIT
+        trap 'rm -rf "$T"' EXIT
     fi
-    printf '%s\n' "$d"
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }

@@ -4,7 +4,7 @@
 # `manifest push --all` as an OCI index, fetched back and checked child by child.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_cmd podman curl
-T="$(scratch)"
+make_scratch
 mkdir -p "$T/tmp"
 P=(podman --root "$T/storage" --runroot "$T/run" --storage-driver vfs --tmpdir "$T/tmp"
     --events-backend file --cgroup-manager cgroupfs)

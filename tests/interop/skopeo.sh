@@ -3,7 +3,7 @@
 # copy (blob mount), zstd push (unknown size: streamed PATCH), delete.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_cmd skopeo
-T="$(scratch)"
+make_scratch
 R="$REGISTRY/$NS/skopeo"
 SK=(skopeo --insecure-policy --tmpdir "$T")
 NOTLS=(--src-tls-verify=false --dest-tls-verify=false)
