@@ -13,7 +13,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-ALL_SUITES="protocol_quirks skopeo podman buildah oras oci_client"
+ALL_SUITES="protocol_quirks skopeo podman buildah oras oci_client docker dxf"
 
 registry_cmd=examples
 registry_addr=""
