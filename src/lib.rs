@@ -37,6 +37,7 @@ pub mod error;
 mod future;
 mod handlers;
 mod layer;
+pub mod manifest;
 pub mod protocol;
 mod service;
 pub mod storage;

@@ -1,26 +1,79 @@
-//! Request handlers, one module per endpoint family. [`handle`] dispatches on method and
-//! [`Endpoint`](crate::protocol::Endpoint).
+//! Request handlers, one module per endpoint family. [`handle`] is the only router: it parses
+//! the path with [`Endpoint::parse`] and dispatches on the method.
+
+mod base;
+mod blobs;
+mod body;
+mod manifests;
+mod referrers;
+mod tags;
+mod uploads;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 
 use crate::body::RegistryBody;
+use crate::error::{ErrorCode, RegistryError};
 use crate::layer::Config;
+use crate::protocol::{Endpoint, Query};
 use crate::storage::Storage;
 use crate::BoxError;
+
+pub(crate) use uploads::UploadSessions;
 
 /// State shared by every clone of the service.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) uploads: UploadSessions,
 }
 
 impl Shared {
     pub(crate) fn new(storage: Arc<dyn Storage>) -> Self {
-        Shared { storage }
+        Shared {
+            storage,
+            uploads: UploadSessions::default(),
+        }
+    }
+}
+
+/// What every handler returns.
+pub(crate) type HandlerResult = Result<Response<RegistryBody>, RegistryError>;
+
+/// Everything a handler needs besides its path parts.
+pub(crate) struct Ctx<'a> {
+    pub(crate) shared: &'a Arc<Shared>,
+    pub(crate) config: Config,
+    pub(crate) method: &'a Method,
+    pub(crate) headers: &'a http::HeaderMap,
+    pub(crate) query: Query<'a>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.shared.storage.as_ref()
+    }
+
+    pub(crate) fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A declared `Content-Length`, or `None` for chunked bodies. A malformed value is an error.
+    pub(crate) fn content_length(&self) -> Result<Option<u64>, RegistryError> {
+        match self.headers.get(header::CONTENT_LENGTH) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    RegistryError::new(ErrorCode::SizeInvalid, "malformed Content-Length")
+                }),
+        }
     }
 }
 
@@ -33,6 +86,115 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let _ = (shared, config, req);
-    Response::new(RegistryBody::empty())
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let ctx = Ctx {
+        shared: &shared,
+        config,
+        method: &parts.method,
+        headers: &parts.headers,
+        query: Query::new(parts.uri.query()),
+    };
+    let result = match Endpoint::parse(path) {
+        Ok(endpoint) => dispatch(ctx, body, endpoint).await,
+        Err(e) => Err(e.into()),
+    };
+    let mut response = result.unwrap_or_else(|e| {
+        if e.status().is_server_error() {
+            tracing::error!(method = %parts.method, path, error = %e, "registry request failed");
+        }
+        e.into_response()
+    });
+    response.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    response
+}
+
+async fn dispatch<B>(ctx: Ctx<'_>, body: B, endpoint: Endpoint<'_>) -> HandlerResult
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let m = ctx.method.clone();
+    match endpoint {
+        Endpoint::Base => match m {
+            Method::GET | Method::HEAD => base::get(&ctx),
+            _ => not_allowed("GET, HEAD"),
+        },
+        Endpoint::Catalog => match m {
+            Method::GET => tags::catalog(&ctx).await,
+            _ => not_allowed("GET"),
+        },
+        Endpoint::Tags { name } => match m {
+            Method::GET => tags::list(&ctx, name).await,
+            _ => not_allowed("GET"),
+        },
+        Endpoint::Manifest { name, reference } => match m {
+            Method::GET | Method::HEAD => manifests::get(&ctx, name, reference).await,
+            Method::PUT => manifests::put(&ctx, body, name, reference).await,
+            Method::DELETE => manifests::delete(&ctx, name, reference).await,
+            _ => not_allowed("GET, HEAD, PUT, DELETE"),
+        },
+        Endpoint::Blob { name, digest } => match m {
+            Method::GET | Method::HEAD => blobs::get(&ctx, name, digest).await,
+            Method::DELETE => blobs::delete(&ctx, name, digest).await,
+            _ => not_allowed("GET, HEAD, DELETE"),
+        },
+        Endpoint::UploadStart { name } => match m {
+            Method::POST => uploads::start(&ctx, body, name).await,
+            _ => not_allowed("POST"),
+        },
+        Endpoint::Upload { name, id } => match m {
+            Method::GET => uploads::status(&ctx, name, id),
+            Method::PATCH => uploads::patch(&ctx, body, name, id).await,
+            Method::PUT => uploads::finish_upload(&ctx, body, name, id).await,
+            Method::DELETE => uploads::cancel(&ctx, name, id),
+            _ => not_allowed("GET, PATCH, PUT, DELETE"),
+        },
+        Endpoint::Referrers { name, digest } => match m {
+            Method::GET => referrers::list(&ctx, name, digest).await,
+            _ => not_allowed("GET"),
+        },
+    }
+}
+
+fn not_allowed(allow: &'static str) -> HandlerResult {
+    Err(RegistryError::new(
+        ErrorCode::Unsupported,
+        "method not allowed on this endpoint",
+    )
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
+    .with_header(header::ALLOW, HeaderValue::from_static(allow)))
+}
+
+/// 405 when the layer was built with deletes off.
+pub(crate) fn check_deletes(ctx: &Ctx<'_>) -> Result<(), RegistryError> {
+    if ctx.config.deletes_enabled {
+        Ok(())
+    } else {
+        Err(RegistryError::new(
+            ErrorCode::Unsupported,
+            "deletes are disabled on this registry",
+        )
+        .with_status(StatusCode::METHOD_NOT_ALLOWED))
+    }
+}
+
+/// A response with a status and no body.
+pub(crate) fn empty(status: StatusCode) -> http::response::Builder {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
+}
+
+/// Finishes a builder whose headers all came from validated values.
+pub(crate) fn finish(builder: http::response::Builder, body: RegistryBody) -> HandlerResult {
+    builder.body(body).map_err(|e| RegistryError::internal(&e))
+}
+
+/// A header value from text that may not be a valid header (never panics).
+pub(crate) fn header_value(text: &str) -> Result<HeaderValue, RegistryError> {
+    HeaderValue::from_str(text).map_err(|e| RegistryError::internal(&e))
 }

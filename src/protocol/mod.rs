@@ -10,7 +10,7 @@ pub mod path;
 pub mod query;
 pub mod range;
 
-pub use digest::{Algorithm, Digest, DigestError, DigestRef};
+pub use digest::{Algorithm, Digest, DigestError, DigestRef, Hasher};
 pub use path::{Endpoint, PathError, Reference};
 pub use query::Query;
 pub use range::{ByteRange, ContentRange};

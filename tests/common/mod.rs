@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
@@ -20,7 +20,7 @@ pub const INNER_REPLY: &str = "inner service";
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, BoxBody<Bytes, Infallible>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -64,7 +64,12 @@ pub async fn start_with(configure: impl FnOnce(OciLayer) -> OciLayer) -> TestSer
         // Echo method, path and body so pass-through tests can see what arrived.
         let method = req.method().clone();
         let uri = req.uri().clone();
-        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let mut text = format!("{INNER_REPLY} {method} {uri} ").into_bytes();
         text.extend_from_slice(&body);
         let res = Response::builder()
@@ -79,7 +84,9 @@ pub async fn start_with(configure: impl FnOnce(OciLayer) -> OciLayer) -> TestSer
     let addr = listener.local_addr().expect("addr");
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let svc = TowerToHyperService::new(svc.clone());
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -89,7 +96,12 @@ pub async fn start_with(configure: impl FnOnce(OciLayer) -> OciLayer) -> TestSer
         }
     });
     let client = Client::builder(TokioExecutor::new()).build_http();
-    TestServer { addr, dir, client, task }
+    TestServer {
+        addr,
+        dir,
+        client,
+        task,
+    }
 }
 
 impl TestServer {
@@ -98,21 +110,56 @@ impl TestServer {
     }
 
     /// Sends a request; `path` may carry a query. Headers are `(name, value)` pairs.
-    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
         let mut builder = Request::builder().method(method).uri(self.url(path));
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
-        let req = builder.body(Full::new(body.into())).expect("request");
+        let req = builder
+            .body(Full::new(body.into()).boxed())
+            .expect("request");
         self.request(req).await
     }
 
-    pub async fn request(&self, req: Request<Full<Bytes>>) -> Reply {
+    /// Sends `chunks` as separate frames with `Transfer-Encoding: chunked` (no Content-Length).
+    pub async fn send_chunked(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        chunks: Vec<Bytes>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let frames = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, Infallible>(hyper::body::Frame::data(c))),
+        );
+        let req = builder
+            .body(StreamBody::new(frames).boxed())
+            .expect("request");
+        self.request(req).await
+    }
+
+    pub async fn request(&self, req: Request<BoxBody<Bytes, Infallible>>) -> Reply {
         let res = self.client.request(req).await.expect("request failed");
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.expect("body").to_bytes();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -122,4 +169,79 @@ impl TestServer {
     pub async fn head(&self, path: &str) -> Reply {
         self.send("HEAD", path, &[], Bytes::new()).await
     }
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    tower_oci::protocol::Digest::of(tower_oci::protocol::Algorithm::Sha256, data).to_string()
+}
+
+pub fn sha512(data: &[u8]) -> String {
+    tower_oci::protocol::Digest::of(tower_oci::protocol::Algorithm::Sha512, data).to_string()
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+impl TestServer {
+    /// Pushes a blob with a single POST; panics unless 201.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let r = self
+            .send(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+                &[],
+                Bytes::copy_from_slice(data),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "push_blob: {:?}", r.body);
+        digest
+    }
+
+    /// Starts an upload session; returns its Location.
+    pub async fn start_upload(&self, repo: &str, query: &str) -> String {
+        let r = self
+            .send(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/{query}"),
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "start_upload: {:?}", r.body);
+        r.header("location").expect("location").to_owned()
+    }
+
+    /// Pushes config + one layer and an OCI image manifest tagged `tag`; returns (manifest bytes, digest).
+    pub async fn push_image(&self, repo: &str, tag: &str, seed: &str) -> (Vec<u8>, String) {
+        let config = format!("{{\"seed\":\"{seed}\"}}");
+        let layer = format!("layer of {seed}");
+        let cd = self.push_blob(repo, config.as_bytes()).await;
+        let ld = self.push_blob(repo, layer.as_bytes()).await;
+        let manifest = image_manifest(&cd, config.len(), &ld, layer.len(), "");
+        let r = self
+            .send(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{tag}"),
+                &[("content-type", OCI_MANIFEST)],
+                manifest.clone(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "push_image: {:?}", r.body);
+        let digest = sha256(manifest.as_bytes());
+        (manifest.into_bytes(), digest)
+    }
+}
+
+/// An OCI image manifest; `extra` is spliced in before the closing brace (start it with a comma).
+pub fn image_manifest(
+    config: &str,
+    config_size: usize,
+    layer: &str,
+    layer_size: usize,
+    extra: &str,
+) -> String {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":{layer_size}}}]{extra}}}"#
+    )
 }

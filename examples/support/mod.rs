@@ -1,0 +1,178 @@
+//! Shared by the examples (this folder is not an example itself): command-line flags, the
+//! server loop, and the shutdown signal.
+//!
+//! `tests/passthrough.rs` includes this file with `#[path]`, so its TLS-probe and graceful
+//! shutdown tests exercise exactly these builder settings and this accept loop.
+#![allow(dead_code)] // each example uses a different part
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::Service;
+use tower_oci::BoxError;
+
+/// How long in-flight connections may keep running after a shutdown signal.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// The flags every example takes.
+#[derive(Debug)]
+pub struct Args {
+    /// `--listen ADDR`, default `127.0.0.1:5000`.
+    pub listen: SocketAddr,
+    /// `--root DIR`, default `./registry-data`.
+    pub root: PathBuf,
+    /// `false` with `--no-fsync`.
+    pub durable: bool,
+}
+
+impl Args {
+    /// Parses the process arguments; prints help and exits on `--help` or a bad flag.
+    pub fn parse(example: &str, about: &str) -> Args {
+        let usage = format!(
+            "{about}\n\n\
+             Usage: cargo run --release --example {example} -- [--listen ADDR] [--root DIR] [--no-fsync]\n\n\
+             Options:\n  \
+             --listen ADDR  address to listen on [default: 127.0.0.1:5000]\n  \
+             --root DIR     where blobs and manifests are stored [default: ./registry-data]\n  \
+             --no-fsync     don't fsync writes: faster, but a crash can lose acknowledged pushes\n  \
+             -h, --help     print this help"
+        );
+        match Args::try_parse(std::env::args().skip(1)) {
+            Ok(Some(args)) => args,
+            Ok(None) => {
+                println!("{usage}");
+                std::process::exit(0)
+            }
+            Err(message) => {
+                eprintln!("error: {message}\n\n{usage}");
+                std::process::exit(2)
+            }
+        }
+    }
+
+    /// `Ok(None)` means `--help`.
+    pub fn try_parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+        let mut args = Args {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            root: PathBuf::from("./registry-data"),
+            durable: true,
+        };
+        while let Some(arg) = argv.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (arg, None),
+            };
+            match flag.as_str() {
+                "--listen" | "--root" => {
+                    let value = inline
+                        .or_else(|| argv.next())
+                        .ok_or_else(|| format!("{flag} needs a value"))?;
+                    if flag == "--listen" {
+                        args.listen = value
+                            .parse()
+                            .map_err(|err| format!("--listen {value:?}: {err}"))?;
+                    } else {
+                        args.root = PathBuf::from(value);
+                    }
+                }
+                "--no-fsync" if inline.is_none() => args.durable = false,
+                "-h" | "--help" => return Ok(None),
+                _ => return Err(format!("unexpected argument {flag:?}")),
+            }
+        }
+        Ok(Some(args))
+    }
+}
+
+/// HTTP/1.1, plus HTTP/2 with prior knowledge (`curl --http2-prior-knowledge`).
+///
+/// The timer turns on hyper's default 30 s header-read timeout, so a client that sends half a
+/// request head and goes quiet is dropped. Bytes that aren't HTTP at all (a TLS ClientHello on
+/// this plain port) fail the HTTP/1 parser at once: hyper answers `400 Bad Request` and closes.
+pub fn builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Serves `svc` on `listener` until `shutdown` completes, then stops accepting and gives open
+/// connections [`GRACE_PERIOD`] to finish (idle keep-alive connections close at once).
+pub async fn serve<S, B>(listener: TcpListener, svc: S, shutdown: impl Future<Output = ()>)
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let builder = builder();
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => tcp,
+                Err(err) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // TowerToHyperService clones `svc` per request and polls it ready before calling.
+        let conn =
+            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(svc.clone()));
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting up to {GRACE_PERIOD:?} for open connections");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(GRACE_PERIOD) => tracing::warn!("grace period over, dropping the rest"),
+    }
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

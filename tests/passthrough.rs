@@ -1,0 +1,429 @@
+//! Requests outside `/v2/` reach the inner service untouched, and its responses come back
+//! untouched; `/v2` and everything under `/v2/` never reach it. Also: the examples' server
+//! settings (examples/support) survive a TLS ClientHello on the plain port, speak HTTP/2 with
+//! prior knowledge, and shut down gracefully.
+
+mod common;
+#[path = "../examples/support/mod.rs"]
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::INNER_REPLY;
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Notify};
+use tokio::time::timeout;
+use tower::{service_fn, Layer};
+use tower_oci::OciLayer;
+
+/// The inner service's echo for a request: see `tests/common/mod.rs`.
+fn echo(method: &str, uri: &str, body: &[u8]) -> Vec<u8> {
+    let mut text = format!("{INNER_REPLY} {method} {uri} ").into_bytes();
+    text.extend_from_slice(body);
+    text
+}
+
+fn assert_from_inner(reply: &common::Reply, method: &str, uri: &str, body: &[u8]) {
+    assert_eq!(reply.status, StatusCode::IM_A_TEAPOT, "{method} {uri}");
+    assert_eq!(reply.header("x-inner"), Some("yes"), "{method} {uri}");
+    assert_eq!(reply.body, echo(method, uri, body), "{method} {uri}");
+    // Oci forwards the inner body's exact size hint, so hyper still sets Content-Length.
+    let length = reply.body.len().to_string();
+    assert_eq!(
+        reply.header("content-length"),
+        Some(length.as_str()),
+        "{method} {uri}"
+    );
+}
+
+fn assert_not_from_inner(reply: &common::Reply, what: &str) {
+    assert!(
+        reply.header("x-inner").is_none(),
+        "{what} reached the inner service"
+    );
+    assert_ne!(reply.status, StatusCode::IM_A_TEAPOT, "{what}");
+    let inner = INNER_REPLY.as_bytes();
+    assert!(
+        !reply.body.windows(inner.len()).any(|w| w == inner),
+        "{what} reached the inner service"
+    );
+}
+
+#[tokio::test]
+async fn non_registry_requests_reach_inner_unchanged() {
+    let server = common::start().await;
+    let cases = [
+        ("GET", "/", ""),
+        ("GET", "/index.html?lang=en&x=%2Fv2%2F", ""),
+        ("POST", "/api/items?draft=true", "{\"name\":\"x\"}"),
+        ("PUT", "/files/a.bin", "some bytes\r\n\0\u{7f}"),
+        ("PATCH", "/api/items/7", "patch body"),
+        ("DELETE", "/api/items/7?hard=1", ""),
+        ("OPTIONS", "/api/items", ""),
+        ("BREW", "/coffee", "with milk"),
+    ];
+    for (method, uri, body) in cases {
+        let reply = server
+            .send(method, uri, &[], body.as_bytes().to_vec())
+            .await;
+        assert_from_inner(&reply, method, uri, body.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn lookalike_paths_pass_through() {
+    let server = common::start().await;
+    for uri in [
+        "/v2x",
+        "/v2x/",
+        "/v2x/library/alpine/manifests/latest",
+        "/v20/",
+        "/v2.json",
+        "/api/v2/",
+        "/api/v2/library/alpine/tags/list",
+        "/x?next=/v2/",
+    ] {
+        let reply = server.send("POST", uri, &[], &b"payload"[..]).await;
+        assert_from_inner(&reply, "POST", uri, b"payload");
+    }
+}
+
+#[tokio::test]
+async fn registry_paths_never_reach_inner() {
+    let server = common::start().await;
+    for (method, uri) in [
+        ("GET", "/v2"),
+        ("GET", "/v2/"),
+        ("GET", "/v2/?x=1"),
+        ("GET", "/v2/anything"),
+        ("GET", "/v2/library/alpine/manifests/latest"),
+        ("GET", "/v2/_catalog"),
+        ("HEAD", "/v2/library/alpine/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+        ("POST", "/v2/anything"),
+        ("DELETE", "/v2/anything/else/entirely"),
+        ("BREW", "/v2/coffee"),
+    ] {
+        let reply = server.send(method, uri, &[], &b"payload"[..]).await;
+        assert_not_from_inner(&reply, &format!("{method} {uri}"));
+    }
+}
+
+/// A request body of `total` bytes sent as separate 64 KiB frames with no Content-Length,
+/// so hyper sends it chunked and the server reads it as a stream.
+struct Streamed {
+    data: Bytes,
+    sent: usize,
+}
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let start = self.sent;
+        if start >= self.data.len() {
+            return Poll::Ready(None);
+        }
+        let end = (start + 64 * 1024).min(self.data.len());
+        self.sent = end;
+        Poll::Ready(Some(Ok(Frame::data(self.data.slice(start..end)))))
+    }
+}
+
+#[tokio::test]
+async fn large_streamed_body_reaches_inner_unchanged() {
+    let server = common::start().await;
+    // A pattern that is not periodic in 64 KiB, so reordered or dropped frames show.
+    let data: Bytes = (0..4 * 1024 * 1024u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let uri = "/upload/big?chunked=yes";
+    let req = Request::post(uri)
+        .header("host", server.addr.to_string())
+        .body(Streamed {
+            data: data.clone(),
+            sent: 0,
+        })
+        .expect("request");
+    assert!(
+        req.body().size_hint().exact().is_none(),
+        "body must go out chunked"
+    );
+    let res = sender.send_request(req).await.expect("response");
+    assert_eq!(res.status(), StatusCode::IM_A_TEAPOT);
+    assert_eq!(
+        res.headers().get("x-inner").map(|v| v.as_bytes()),
+        Some(&b"yes"[..])
+    );
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(body.len(), echo("POST", uri, &data).len());
+    assert!(body == echo("POST", uri, &data), "echoed body differs");
+
+    // The same body with a Content-Length, through the shared client.
+    let reply = server.send("PUT", "/upload/big", &[], data.clone()).await;
+    assert_from_inner(&reply, "PUT", "/upload/big", &data);
+}
+
+// The examples' server (examples/support/mod.rs), exercised in-process with the same builder.
+
+/// The inner service of the examples' server tests: 418 with `x-inner`, like tests/common.
+async fn teapot(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let text = format!("{INNER_REPLY} {}", req.uri());
+    let mut res = Response::new(Full::new(Bytes::from(text)));
+    *res.status_mut() = StatusCode::IM_A_TEAPOT;
+    res.headers_mut()
+        .insert("x-inner", http::HeaderValue::from_static("yes"));
+    Ok(res)
+}
+
+/// Starts `support::serve` (the registry example's loop) on 127.0.0.1:0 until `shutdown` fires.
+async fn start_example_server(
+    dir: &tempfile::TempDir,
+) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let svc = OciLayer::new(dir.path()).layer(service_fn(teapot));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(support::serve(listener, svc, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
+}
+
+/// GET over a fresh HTTP/1.1 connection; returns status and whether the inner service answered.
+async fn get_h1(addr: SocketAddr, path: &str) -> (StatusCode, bool) {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header("host", addr.to_string())
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let res = sender.send_request(req).await.expect("response");
+    (res.status(), res.headers().contains_key("x-inner"))
+}
+
+/// A TLS 1.3 ClientHello like a browser or `openssl s_client` sends first.
+fn client_hello(host: &str) -> Vec<u8> {
+    fn u16_be(n: usize) -> [u8; 2] {
+        u16::try_from(n).expect("fits u16").to_be_bytes()
+    }
+    fn extension(out: &mut Vec<u8>, kind: u16, data: &[u8]) {
+        out.extend(kind.to_be_bytes());
+        out.extend(u16_be(data.len()));
+        out.extend(data);
+    }
+    let mut extensions = Vec::new();
+    let mut sni = Vec::new();
+    sni.extend(u16_be(host.len() + 3));
+    sni.push(0); // host_name
+    sni.extend(u16_be(host.len()));
+    sni.extend(host.as_bytes());
+    extension(&mut extensions, 0x0000, &sni);
+    extension(&mut extensions, 0x000a, &[0, 4, 0x00, 0x1d, 0x00, 0x17]); // groups
+    extension(&mut extensions, 0x000d, &[0, 4, 0x04, 0x03, 0x08, 0x04]); // signature algs
+    extension(&mut extensions, 0x0010, b"\x00\x0c\x02h2\x08http/1.1"); // ALPN
+    extension(&mut extensions, 0x002b, &[4, 0x03, 0x04, 0x03, 0x03]); // TLS 1.3, 1.2
+    let mut key_share = vec![0, 36, 0x00, 0x1d, 0, 32];
+    key_share.extend([0x42; 32]);
+    extension(&mut extensions, 0x0033, &key_share);
+    extension(&mut extensions, 0x0015, &[0; 256]); // padding, as OpenSSL and browsers add
+
+    let mut hello = vec![0x03, 0x03]; // legacy_version TLS 1.2
+    hello.extend([0x5a; 32]); // random
+    hello.push(32);
+    hello.extend([0x17; 32]); // session id
+    hello.extend([0, 6, 0x13, 0x01, 0x13, 0x02, 0xc0, 0x2f]); // cipher suites
+    hello.extend([1, 0]); // null compression
+    hello.extend(u16_be(extensions.len()));
+    hello.extend(extensions);
+
+    let length = u32::try_from(hello.len()).expect("fits").to_be_bytes();
+    let mut handshake = vec![0x01]; // ClientHello
+    handshake.extend(&length[1..]);
+    handshake.extend(hello);
+
+    let mut record = vec![0x16, 0x03, 0x01]; // handshake record, TLS 1.0 record version
+    record.extend(u16_be(handshake.len()));
+    record.extend(handshake);
+    record
+}
+
+/// Sends `probe` without closing our side, then reads until the server closes. Fails if the
+/// server neither answers nor closes within 5 s.
+async fn assert_answers_or_closes(addr: SocketAddr, probe: &[u8]) {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(probe).await.expect("write probe");
+    let mut answer = Vec::new();
+    match timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await {
+        Err(_) => panic!(
+            "server neither answered nor closed after {} TLS bytes",
+            probe.len()
+        ),
+        // A reset also ends the connection, which is all we ask.
+        Ok(Err(err)) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}"),
+        Ok(Ok(_)) => assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 400 "),
+            "unexpected answer: {:?}",
+            String::from_utf8_lossy(&answer)
+        ),
+    }
+}
+
+async fn assert_survives_tls_probes(addr: SocketAddr) {
+    assert_answers_or_closes(addr, &[0x16, 0x03, 0x01, 0x02, 0x00]).await;
+    let hello = client_hello("localhost");
+    assert!(hello.len() > 400);
+    assert_answers_or_closes(addr, &hello).await;
+    // And the server still serves, both the registry and the inner service.
+    assert_eq!(
+        get_h1(addr, "/hello").await,
+        (StatusCode::IM_A_TEAPOT, true)
+    );
+    let (_, inner) = get_h1(addr, "/v2/").await;
+    assert!(!inner);
+}
+
+#[tokio::test]
+async fn example_server_survives_tls_client_hello() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (addr, _stop, _task) = start_example_server(&dir).await;
+    assert_survives_tls_probes(addr).await;
+}
+
+#[tokio::test]
+async fn default_http1_builder_survives_tls_client_hello() {
+    // tests/common serves with `http1::Builder::new()` and no timer, as examples/hyper.rs does.
+    let server = common::start().await;
+    assert_survives_tls_probes(server.addr).await;
+}
+
+#[tokio::test]
+async fn example_server_speaks_http2_prior_knowledge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (addr, _stop, _task) = start_example_server(&dir).await;
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    for (path, from_inner) in [("/hello?x=1", true), ("/v2/", false), ("/v2x", true)] {
+        let req = Request::get(format!("http://{addr}{path}"))
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let res = sender.send_request(req).await.expect("h2 response");
+        assert_eq!(res.version(), http::Version::HTTP_2);
+        assert_eq!(res.headers().contains_key("x-inner"), from_inner, "{path}");
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        if from_inner {
+            // Over HTTP/2 the inner service sees the absolute URI: scheme, authority, path, query.
+            assert_eq!(body, format!("{INNER_REPLY} http://{addr}{path}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn example_server_finishes_in_flight_requests_on_shutdown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arrived = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let inner = {
+        let (arrived, release) = (Arc::clone(&arrived), Arc::clone(&release));
+        service_fn(move |req: Request<Incoming>| {
+            let (arrived, release) = (Arc::clone(&arrived), Arc::clone(&release));
+            async move {
+                arrived.notify_one();
+                release.notified().await;
+                teapot(req).await
+            }
+        })
+    };
+    let svc = OciLayer::new(dir.path()).layer(inner);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(support::serve(listener, svc, async {
+        let _ = stopped.await;
+    }));
+
+    let in_flight = tokio::spawn(get_h1(addr, "/slow"));
+    timeout(Duration::from_secs(5), arrived.notified())
+        .await
+        .expect("request reached the inner service");
+    stop.send(()).expect("server still running");
+
+    // The server stops accepting, but waits for the in-flight request.
+    let refused = async {
+        loop {
+            if TcpStream::connect(addr).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    timeout(Duration::from_secs(5), refused)
+        .await
+        .expect("listener closed after the shutdown signal");
+    assert!(
+        !server.is_finished(),
+        "server returned with a request in flight"
+    );
+
+    release.notify_one();
+    let answer = timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("in-flight request finished")
+        .expect("client task");
+    assert_eq!(answer, (StatusCode::IM_A_TEAPOT, true));
+    timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server returned once the connection closed")
+        .expect("server task");
+}
+
+#[test]
+fn example_flags_parse() {
+    let parse = |argv: &[&str]| support::Args::try_parse(argv.iter().map(|s| s.to_string()));
+    let defaults = parse(&[]).expect("ok").expect("not help");
+    assert_eq!(defaults.listen, SocketAddr::from(([127, 0, 0, 1], 5000)));
+    assert_eq!(defaults.root, std::path::Path::new("./registry-data"));
+    assert!(defaults.durable);
+
+    let args = parse(&["--listen", "127.0.0.1:0", "--root=/tmp/r", "--no-fsync"])
+        .expect("ok")
+        .expect("not help");
+    assert_eq!(args.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+    assert_eq!(args.root, std::path::Path::new("/tmp/r"));
+    assert!(!args.durable);
+
+    assert!(parse(&["--help"]).expect("ok").is_none());
+    assert!(parse(&["--listen"]).is_err());
+    assert!(parse(&["--listen", "nowhere"]).is_err());
+    assert!(parse(&["--no-fsync=yes"]).is_err());
+    assert!(parse(&["--verbose"]).is_err());
+}
