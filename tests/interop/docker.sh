@@ -27,7 +27,7 @@ dockerd --iptables=false --ip6tables=false --ip-masq=false --bridge=none --stora
     >"$T/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
 DK=(docker -H "unix://$D/sock")
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
     "${DK[@]}" version >/dev/null 2>&1 && break
     kill -0 "$DOCKERD_PID" 2>/dev/null || { tail -n 30 "$T/dockerd.log"; fail "dockerd exited at startup"; }
     sleep 0.3

@@ -7,6 +7,7 @@
 #   tests/interop/run.sh --registry 127.0.0.1:5000        # use a registry that is already running
 #   tests/interop/run.sh --suites skopeo,oras             # run only some suites
 #   tests/interop/run.sh --keep                           # keep temp dirs and logs for inspection
+#   tests/interop/run.sh --profile dev                    # use the debug build of examples/registry
 #
 # Under CI=true a client that is not installed fails its suite; elsewhere it is reported as skipped.
 set -euo pipefail
@@ -19,13 +20,15 @@ registry_cmd=examples
 registry_addr=""
 suites="$ALL_SUITES"
 keep=0
+profile=release
 while [ $# -gt 0 ]; do
     case "$1" in
     --registry-cmd) registry_cmd="$2"; shift 2 ;;
     --registry) registry_addr="$2"; shift 2 ;;
     --suites) suites="${2//,/ }"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    --profile) profile="$2"; shift 2 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -57,9 +60,11 @@ start_registry() {
     mkdir -p "$WORK/root"
     case "$registry_cmd" in
     examples)
-        echo "interop: building examples/registry (release)"
-        (cd "$ROOT" && nice -n 10 cargo build --release --example registry)
-        bin="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/registry"
+        echo "interop: building examples/registry ($profile profile)"
+        (cd "$ROOT" && nice -n 10 cargo build --profile "$profile" --example registry)
+        local dir=$profile
+        [ "$profile" = dev ] && dir=debug
+        bin="${CARGO_TARGET_DIR:-$ROOT/target}/$dir/examples/registry"
         "$bin" --listen "127.0.0.1:$port" --root "$WORK/root" >"$WORK/registry.log" 2>&1 &
         REG_PID=$!
         ;;
@@ -82,8 +87,7 @@ EOF
         ;;
     *) echo "interop: --registry-cmd must be 'examples' or 'docker-registry'" >&2; exit 2 ;;
     esac
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         if ! kill -0 "$REG_PID" 2>/dev/null; then
             echo "interop: registry exited at startup; log:" >&2
             tail -n 50 "$WORK/registry.log" >&2
