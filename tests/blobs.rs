@@ -537,3 +537,56 @@ async fn absolute_form_targets_route_by_path() {
     tcp.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
 }
+
+/// Files left in the staging directory.
+fn staged_files(s: &common::TestServer) -> usize {
+    std::fs::read_dir(s.dir.path().join("data").join("uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_dropped_request_leaves_no_session_and_no_temp_file() {
+    use tokio::io::AsyncWriteExt;
+    let s = start().await;
+    let loc = s.start_upload("r", "").await;
+    s.send("PATCH", &loc, &[], "first part").await;
+    assert_eq!(staged_files(&s), 1);
+
+    // A PATCH that promises 1 MB, sends 10 bytes and hangs up.
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!("PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(tcp);
+
+    // A single-POST push that hangs up too.
+    let digest = sha256(b"never finished");
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!("POST /v2/r/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nnever");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(tcp);
+
+    let mut gone = false;
+    for _ in 0..50 {
+        if s.get(&loc).await.status == StatusCode::NOT_FOUND && staged_files(&s) == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(gone, "session or temp file outlived the dropped request");
+    assert_eq!(s.head(&format!("/v2/r/blobs/{digest}")).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn cancel_and_failed_push_leave_no_temp_file() {
+    let s = start().await;
+    let loc = s.start_upload("r", "").await;
+    s.send("PATCH", &loc, &[], "bytes").await;
+    s.send("DELETE", &loc, &[], Bytes::new()).await;
+    let claimed = sha256(b"x");
+    s.send("POST", &format!("/v2/r/blobs/uploads/?digest={claimed}"), &[], "not x").await;
+    assert_eq!(staged_files(&s), 0);
+}

@@ -94,7 +94,19 @@ async fn assert_axum_and_registry(addr: SocketAddr) {
             "{path} reached axum's fallback"
         );
         assert_ne!(reply.body, "axum fallback", "{path}");
+        assert_eq!(
+            reply
+                .headers
+                .get("docker-distribution-api-version")
+                .map(|v| v.as_bytes()),
+            Some(&b"registry/2.0"[..]),
+            "{path}"
+        );
     }
+    // An unknown repository is the registry's NAME_UNKNOWN, not axum's 404 page.
+    let tags = get_path(addr, "/v2/library/hello/tags/list").await;
+    assert_eq!(tags.status, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&tags.body).contains("NAME_UNKNOWN"));
     // The base endpoint is 200 for an open registry (distribution-spec "Determining support").
     assert_eq!(get_path(addr, "/v2/").await.status, StatusCode::OK);
 }

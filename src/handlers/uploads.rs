@@ -39,7 +39,7 @@ struct Session {
 
 #[derive(Debug)]
 enum Slot {
-    Idle(Session),
+    Idle(Box<Session>),
     /// A request is working on it; holds the repository so status requests still match.
     Busy {
         repo: String,
@@ -65,7 +65,7 @@ impl UploadSessions {
 struct Lease {
     shared: Arc<Shared>,
     id: String,
-    session: Option<Session>,
+    session: Option<Box<Session>>,
 }
 
 impl Lease {
@@ -89,7 +89,7 @@ impl Lease {
     }
 
     /// Ends the session and hands over its parts.
-    fn into_session(mut self) -> Session {
+    fn into_session(mut self) -> Box<Session> {
         self.shared.uploads.lock().remove(&self.id);
         self.session
             .take()
@@ -230,7 +230,7 @@ async fn open_session(
     shared
         .uploads
         .lock()
-        .insert(id.clone(), Slot::Idle(session));
+        .insert(id.clone(), Slot::Idle(Box::new(session)));
     Ok(id)
 }
 
@@ -413,7 +413,7 @@ where
         ));
     }
     stream_into(body, session.staged.as_mut(), &mut session.hasher).await?;
-    let Session { hasher, staged, .. } = lease.into_session();
+    let Session { hasher, staged, .. } = *lease.into_session();
     commit(name, expected, hasher, staged).await
 }
 

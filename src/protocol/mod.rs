@@ -9,6 +9,7 @@ pub mod name;
 pub mod path;
 pub mod query;
 pub mod range;
+pub mod upload_id;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestRef, Hasher};
 pub use path::{Endpoint, PathError, Reference};
