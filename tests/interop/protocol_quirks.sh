@@ -124,6 +124,18 @@ check "empty PUT after whole-blob PATCH: status" "$CODE" 201
 check "PUT Docker-Content-Digest" "$(hdr Docker-Content-Digest)" "$d2"
 ok "whole-blob PATCH without Content-Range + empty PUT ?digest= -> 202/201"
 
+# 5b. Query values percent-encoded, as Go (net/url), Python (urlencode) and Rust (url) clients send
+#     them: digest=sha256%3A<hex> on the closing PUT.
+head -c 4321 /dev/urandom >"$T/blob4"
+d4="sha256:$(sha256_of "$T/blob4")"
+req POST "/v2/$N/blobs/uploads/"
+u="$(loc)"
+req PATCH "$u" -H 'Content-Type: application/octet-stream' --data-binary @"$T/blob4"
+u="$(loc)"
+req PUT "$(with_q "$u" "digest=sha256%3A${d4#sha256:}")" -H 'Content-Length: 0'
+check "closing PUT with percent-encoded ?digest=sha256%3A...: status" "$CODE" 201 &&
+    ok "closing PUT with ?digest=sha256%3A<hex> (percent-encoded colon) -> 201"
+
 # 6. Monolithic POST ?digest= with the blob as body.
 req POST "/v2/$N/blobs/uploads/?digest=$d3" -H 'Content-Type: application/octet-stream' --data-binary @"$T/blob3"
 if [ "$CODE" = 202 ]; then
@@ -144,6 +156,9 @@ check "mount (from= then mount=): status" "$CODE" 201
 req HEAD "/v2/$NS/quirks-m2/blobs/$d2" -I
 check "mounted blob present in target" "$CODE" 200
 ok "mount in both query orders -> 201"
+req POST "/v2/$NS/quirks-m3/blobs/uploads/?from=${NS}%2Fquirks&mount=sha256%3A${d2#sha256:}"
+check "mount with percent-encoded from=ns%2Frepo&mount=sha256%3A...: status" "$CODE" 201 &&
+    ok "mount with percent-encoded query values -> 201"
 
 # 8. Manifests: PUT 201 + Docker-Content-Digest; HEAD with Docker-Content-Digest.
 printf '{}' >"$T/cfg"
@@ -197,6 +212,16 @@ check "Range GET status" "$CODE" 206
 check "Range GET bytes" "$(sha256_of "$T/b")" "$(tail -c +1001 "$T/blob1" | head -c 1000 | sha256sum | cut -d' ' -f1)"
 check "Range GET Content-Range" "$(hdr Content-Range)" "bytes 1000-1999/300000"
 ok "Range GET -> 206"
+
+# 11b. Catalog pagination; the `last` value is a repository name, percent-encoded by clients.
+req GET "/v2/_catalog?n=1"
+first="$("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1]))["repositories"]; print(r[0] if len(r)==1 else "count=%d" % len(r))' "$T/b" 2>/dev/null || echo "bad json")"
+check "GET /v2/_catalog?n=1: one repository" "$CODE $(case "$first" in count=* | "bad json") echo "$first" ;; *) echo one ;; esac)" "200 one"
+enc="$("$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$first")"
+req GET "/v2/_catalog?n=1&last=$enc"
+next="$("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1]))["repositories"]; print(r[0] if r else "")' "$T/b" 2>/dev/null || echo "bad json")"
+check "GET /v2/_catalog?n=1&last=<percent-encoded name> returns the next name" "$CODE $([ -n "$next" ] && [[ "$next" > "$first" ]] && echo after-last)" "200 after-last" &&
+    ok "catalog pagination with percent-encoded last=$enc"
 
 # 12. Deletes: exactly 202 for manifests (by digest) and blobs; an upload session cancel is 204.
 req POST "/v2/$N/blobs/uploads/"
