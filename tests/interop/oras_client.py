@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 import oras.client
+from requests.structures import CaseInsensitiveDict
 
 REGISTRY = os.environ["REGISTRY"]
 NS = os.environ.get("INTEROP_NS", "interop")
@@ -37,8 +38,9 @@ class Recorder:
 
     def __call__(self, response, *args, **kwargs):
         req = response.request
-        self.seen.append((req.method, req.url, response.status_code, dict(response.headers),
-                          dict(req.headers)))
+        # Header names are case-insensitive (hyper sends them lowercase): keep requests' mapping.
+        self.seen.append((req.method, req.url, response.status_code,
+                          CaseInsensitiveDict(response.headers), CaseInsensitiveDict(req.headers)))
 
     def take(self):
         out, self.seen = self.seen, []
