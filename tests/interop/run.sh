@@ -40,6 +40,12 @@ REG_PID=""
 cleanup() {
     if [ -n "$REG_PID" ] && kill -0 "$REG_PID" 2>/dev/null; then
         kill "$REG_PID" 2>/dev/null || true
+        # Graceful shutdown lets open connections finish: give it 10 s, then SIGKILL.
+        for _ in $(seq 1 50); do kill -0 "$REG_PID" 2>/dev/null || break; sleep 0.2; done
+        if kill -0 "$REG_PID" 2>/dev/null; then
+            echo "interop: registry (pid $REG_PID) still running 10 s after SIGTERM; sending SIGKILL" >&2
+            kill -9 "$REG_PID" 2>/dev/null || true
+        fi
         wait "$REG_PID" 2>/dev/null || true
     fi
     if [ "$keep" = 1 ]; then
@@ -133,7 +139,7 @@ for s in $suites; do
     else
         failed=$((failed + 1)); failed_names="$failed_names $s"; echo "===== $s: FAIL rc=$rc (${dt}s)"
     fi
-    if ! kill -0 "$REG_PID" 2>/dev/null && [ -n "$REG_PID" ]; then
+    if [ -n "$REG_PID" ] && ! kill -0 "$REG_PID" 2>/dev/null; then
         echo "interop: the registry process died during suite $s; log tail:" >&2
         tail -n 50 "$WORK/registry.log" >&2
         REG_PID=""
