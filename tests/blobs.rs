@@ -555,7 +555,8 @@ async fn a_dropped_request_leaves_no_session_and_no_temp_file() {
 
     // A PATCH that promises 1 MB, sends 10 bytes and hangs up.
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let head = format!("PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789");
+    let head =
+        format!("PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789");
     tcp.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     drop(tcp);
@@ -577,7 +578,10 @@ async fn a_dropped_request_leaves_no_session_and_no_temp_file() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(gone, "session or temp file outlived the dropped request");
-    assert_eq!(s.head(&format!("/v2/r/blobs/{digest}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.head(&format!("/v2/r/blobs/{digest}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -587,6 +591,12 @@ async fn cancel_and_failed_push_leave_no_temp_file() {
     s.send("PATCH", &loc, &[], "bytes").await;
     s.send("DELETE", &loc, &[], Bytes::new()).await;
     let claimed = sha256(b"x");
-    s.send("POST", &format!("/v2/r/blobs/uploads/?digest={claimed}"), &[], "not x").await;
+    s.send(
+        "POST",
+        &format!("/v2/r/blobs/uploads/?digest={claimed}"),
+        &[],
+        "not x",
+    )
+    .await;
     assert_eq!(staged_files(&s), 0);
 }

@@ -128,8 +128,8 @@ where
         return Err(too_large(limit));
     }
     // Tags from `?tag=` (only with a digest reference) are checked before the body is read.
-    let extra_tags: Vec<&str> = match reference {
-        Reference::Digest(_) => ctx.query.get_all("tag").collect(),
+    let extra_tags = match reference {
+        Reference::Digest(_) => ctx.params("tag")?,
         Reference::Tag(_) => Vec::new(),
     };
     if extra_tags.len() > MAX_TAGS_PER_PUT {
@@ -208,7 +208,7 @@ where
         builder = builder.header("oci-subject", header_value(subject.as_str())?);
     }
     for tag in extra_tags {
-        builder = builder.header("oci-tag", header_value(tag)?);
+        builder = builder.header("oci-tag", header_value(&tag)?);
     }
     finish(builder, RegistryBody::empty())
 }

@@ -9,6 +9,7 @@ mod referrers;
 mod tags;
 mod uploads;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use http_body::Body;
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::layer::Config;
-use crate::protocol::{Endpoint, Query};
+use crate::protocol::{query::percent_decode, Endpoint, Query};
 use crate::storage::Storage;
 use crate::BoxError;
 
@@ -52,7 +53,18 @@ pub(crate) struct Ctx<'a> {
     pub(crate) query: Query<'a>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The first value of query parameter `key`, percent-decoded (clients encode `:` in
+    /// digests and `/` in names). A broken escape is 400.
+    pub(crate) fn param(&self, key: &str) -> Result<Option<Cow<'a, str>>, RegistryError> {
+        self.query.get(key).map(decode_param).transpose()
+    }
+
+    /// Every value of a repeated query parameter, percent-decoded.
+    pub(crate) fn params(&self, key: &'a str) -> Result<Vec<Cow<'a, str>>, RegistryError> {
+        self.query.get_all(key).map(decode_param).collect()
+    }
+
     pub(crate) fn storage(&self) -> &dyn Storage {
         self.shared.storage.as_ref()
     }
@@ -103,13 +115,28 @@ where
         if e.status().is_server_error() {
             tracing::error!(method = %parts.method, path, error = %e, "registry request failed");
         }
-        e.into_response()
+        let mut response = e.into_response();
+        if declares_body(&parts.headers) {
+            // The body may be left unread; hyper then closes the connection, so say so, and
+            // clients that send the whole body before reading know not to reuse it.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     });
     response.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
     response
+}
+
+fn declares_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 async fn dispatch<B>(ctx: Ctx<'_>, body: B, endpoint: Endpoint<'_>) -> HandlerResult
@@ -167,6 +194,17 @@ fn not_allowed(allow: &'static str) -> HandlerResult {
     )
     .with_status(StatusCode::METHOD_NOT_ALLOWED)
     .with_header(header::ALLOW, HeaderValue::from_static(allow)))
+}
+
+fn decode_param(raw: &str) -> Result<Cow<'_, str>, RegistryError> {
+    percent_decode(raw).ok_or_else(|| {
+        RegistryError::new(
+            ErrorCode::Unsupported,
+            "malformed percent-encoding in the query",
+        )
+        .with_status(StatusCode::BAD_REQUEST)
+        .with_detail(serde_json::json!({ "value": raw }))
+    })
 }
 
 /// 405 when the layer was built with deletes off.

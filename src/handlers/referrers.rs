@@ -4,18 +4,12 @@ use http::{header, HeaderValue, StatusCode};
 
 use super::{finish, Ctx, HandlerResult};
 use crate::body::RegistryBody;
-use crate::error::{ErrorCode, RegistryError};
+
 use crate::manifest::OCI_INDEX;
-use crate::protocol::{query::percent_decode, DigestRef};
+use crate::protocol::DigestRef;
 
 pub(super) async fn list(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> HandlerResult {
-    let filter = match ctx.query.get("artifactType") {
-        Some(raw) => Some(percent_decode(raw).ok_or_else(|| {
-            RegistryError::new(ErrorCode::Unsupported, "malformed artifactType")
-                .with_status(StatusCode::BAD_REQUEST)
-        })?),
-        None => None,
-    };
+    let filter = ctx.param("artifactType")?;
     // An unknown repository or subject has no referrers: 200 with an empty index, never 404.
     let referrers = ctx
         .storage()

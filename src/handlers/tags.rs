@@ -30,13 +30,18 @@ fn page<'a>(all: &'a [String], n: Option<usize>, last: Option<&str>, cap: usize)
 }
 
 fn parse_n(ctx: &Ctx<'_>) -> Result<Option<usize>, RegistryError> {
-    match ctx.query.get("n") {
+    match ctx.param("n")? {
         None => Ok(None),
-        Some(raw) => raw.parse::<usize>().map(Some).map_err(|_| {
-            RegistryError::new(ErrorCode::Unsupported, "`n` must be a non-negative integer")
-                .with_status(StatusCode::BAD_REQUEST)
-                .with_detail(serde_json::json!({ "n": raw }))
-        }),
+        // All digits but too big for usize means "everything".
+        Some(raw) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Some(raw.parse::<usize>().unwrap_or(usize::MAX)))
+        }
+        Some(raw) => Err(RegistryError::new(
+            ErrorCode::Unsupported,
+            "`n` must be a non-negative integer",
+        )
+        .with_status(StatusCode::BAD_REQUEST)
+        .with_detail(serde_json::json!({ "n": raw.as_ref() }))),
     }
 }
 
@@ -75,7 +80,8 @@ fn json_page(
 
 pub(super) async fn list(ctx: &Ctx<'_>, name: &str) -> HandlerResult {
     let n = parse_n(ctx)?;
-    let last = ctx.query.get("last");
+    let last = ctx.param("last")?;
+    let last = last.as_deref();
     if let Some(last) = last {
         if !is_valid_tag(last) {
             return Err(
@@ -103,7 +109,8 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &str) -> HandlerResult {
 
 pub(super) async fn catalog(ctx: &Ctx<'_>) -> HandlerResult {
     let n = parse_n(ctx)?;
-    let last = ctx.query.get("last");
+    let last = ctx.param("last")?;
+    let last = last.as_deref();
     if let Some(last) = last {
         if !is_valid_name(last) {
             return Err(RegistryError::new(

@@ -19,7 +19,7 @@ use super::{empty, finish, header_value, Ctx, HandlerResult, Shared};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::layer::Config;
-use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, DigestRef, Hasher};
+use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
 use crate::storage::StagedBlob;
 use crate::BoxError;
 
@@ -181,20 +181,20 @@ fn blob_created(name: &str, digest: &str) -> HandlerResult {
     finish(builder, RegistryBody::empty())
 }
 
-fn parse_digest_param(raw: &str) -> Result<DigestRef<'_>, RegistryError> {
-    Ok(DigestRef::parse(raw)?)
+fn parse_digest_param(raw: &str) -> Result<Digest, RegistryError> {
+    Ok(Digest::parse(raw)?)
 }
 
 /// `digest-algorithm=<alg>`; sha256 when absent.
 fn requested_algorithm(ctx: &Ctx<'_>) -> Result<Algorithm, RegistryError> {
-    match ctx.query.get("digest-algorithm") {
+    match ctx.param("digest-algorithm")? {
         None => Ok(Algorithm::Sha256),
-        Some(name) => Algorithm::from_name(name).ok_or_else(|| {
+        Some(name) => Algorithm::from_name(&name).ok_or_else(|| {
             RegistryError::new(
                 ErrorCode::DigestInvalid,
                 "unsupported digest-algorithm (sha256 and sha512 are supported)",
             )
-            .with_detail(serde_json::json!({ "digest-algorithm": name }))
+            .with_detail(serde_json::json!({ "digest-algorithm": name.as_ref() }))
         }),
     }
 }
@@ -237,12 +237,12 @@ async fn open_session(
 /// Checks the hash of a finished upload and commits it.
 async fn commit(
     name: &str,
-    expected: DigestRef<'_>,
+    expected: &Digest,
     hasher: Hasher,
     staged: Box<dyn StagedBlob>,
 ) -> HandlerResult {
     let actual = hasher.finalize();
-    if actual != expected {
+    if actual != *expected {
         return Err(
             RegistryError::from_code(ErrorCode::DigestInvalid).with_detail(serde_json::json!({
                 "expected": expected.as_str(),
@@ -260,17 +260,17 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    if let Some(mount) = ctx.query.get("mount") {
-        return mount_or_open(ctx, name, mount).await;
+    if let Some(mount) = ctx.param("mount")? {
+        return mount_or_open(ctx, name, &mount).await;
     }
-    if let Some(raw) = ctx.query.get("digest") {
+    if let Some(raw) = ctx.param("digest")? {
         // Single-request monolithic push.
-        let expected = parse_digest_param(raw)?;
+        let expected = parse_digest_param(&raw)?;
         let mut hasher = Hasher::new(expected.algorithm());
         let mut staged = ctx.storage().stage_blob().await?;
         let written = stream_into(body, staged.as_mut(), &mut hasher).await?;
         check_declared_length(ctx.headers, written)?;
-        return commit(name, expected, hasher, staged).await;
+        return commit(name, &expected, hasher, staged).await;
     }
     // A plain start; any body (some clients send `null`) is ignored.
     let algorithm = requested_algorithm(ctx)?;
@@ -279,17 +279,17 @@ where
 }
 
 async fn mount_or_open(ctx: &Ctx<'_>, name: &str, mount: &str) -> HandlerResult {
-    let digest = parse_digest_param(mount)?.to_digest();
+    let digest = parse_digest_param(mount)?;
     let storage = ctx.storage();
-    let mounted = match ctx.query.get("from") {
+    let mounted = match ctx.param("from")? {
         Some(from) => {
-            if !is_valid_name(from) {
+            if !is_valid_name(&from) {
                 return Err(RegistryError::new(
                     ErrorCode::NameInvalid,
                     "invalid `from` repository name",
                 ));
             }
-            storage.blob_size(from, &digest).await?.is_some()
+            storage.blob_size(&from, &digest).await?.is_some()
                 && storage.link_blob(name, &digest).await?
         }
         // Without `from`, any repository holding it will do (to be narrowed to repositories the
@@ -390,10 +390,10 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let raw = ctx.query.get("digest").ok_or_else(|| {
+    let raw = ctx.param("digest")?.ok_or_else(|| {
         RegistryError::new(ErrorCode::DigestInvalid, "the closing PUT needs ?digest=")
     })?;
-    let expected = parse_digest_param(raw)?;
+    let expected = parse_digest_param(&raw)?;
     let mut lease = lease(ctx.shared, name, id)?;
     let offset = lease.session().staged.len();
     if let Err(e) = check_chunk_range(ctx, offset) {
@@ -414,7 +414,7 @@ where
     }
     stream_into(body, session.staged.as_mut(), &mut session.hasher).await?;
     let Session { hasher, staged, .. } = *lease.into_session();
-    commit(name, expected, hasher, staged).await
+    commit(name, &expected, hasher, staged).await
 }
 
 /// `GET`: where the upload stands.
