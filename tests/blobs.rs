@@ -600,3 +600,44 @@ async fn cancel_and_failed_push_leave_no_temp_file() {
     .await;
     assert_eq!(staged_files(&s), 0);
 }
+
+#[tokio::test]
+async fn percent_encoded_query_values_are_decoded() {
+    let s = start().await;
+    let data = b"encoded";
+    let digest = sha256(data);
+    let encoded = digest.replace(':', "%3A");
+    let r = s
+        .send(
+            "POST",
+            &format!("/v2/ns/src/blobs/uploads/?digest={encoded}"),
+            &[],
+            &data[..],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = s
+        .send(
+            "POST",
+            &format!("/v2/dst/blobs/uploads/?mount={encoded}&from=ns%2Fsrc"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let loc = s.start_upload("dst", "").await;
+    let r = s
+        .send(
+            "PUT",
+            &format!("{loc}?digest={}", sha256(b"x").replace(':', "%3a")),
+            &[],
+            "x",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = s
+        .send("POST", "/v2/dst/blobs/uploads/?digest=sha256%3", &[], "x")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error_code().is_some());
+}
