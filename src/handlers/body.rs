@@ -19,16 +19,18 @@ fn body_error(e: BoxError) -> RegistryError {
     )
 }
 
-/// How many bytes are hashed per hop to the blocking pool. Smaller bodies are hashed inline.
+/// How many bytes go to the hashing thread at a time. A body smaller than this is hashed inline.
 const HASH_BATCH: usize = 1 << 20;
+/// Batches queued for the hashing thread before the receiver waits: room to absorb jitter.
+const HASH_QUEUE: usize = 4;
 
 /// Streams `body` into `staged`, feeding `hasher`. Returns how many bytes were written.
 ///
-/// Three stages overlap: this task receives a batch of about [`HASH_BATCH`] bytes while the
-/// previous batch is hashed on the blocking pool and the staged blob writes it out, so a push
-/// is not limited to one core doing receive, hash and write in turn. Memory stays at a few
-/// batches per upload, whatever the blob size. Frames are shared (`Bytes`), not copied, between
-/// the hash and the write.
+/// Three stages overlap: this task receives frames and queues them for the staged blob (which
+/// writes on the blocking pool), while a hashing thread digests batches of about
+/// [`HASH_BATCH`] bytes from a bounded queue. A push is then not limited to one core doing
+/// receive, hash and write in turn, and memory stays at a few batches per upload whatever the
+/// blob size. Frames are shared (`Bytes`) between the hash and the write, never copied.
 pub(crate) async fn stream_into<B>(
     body: B,
     staged: &mut dyn StagedBlob,
@@ -40,52 +42,77 @@ where
 {
     let mut body = std::pin::pin!(body);
     let mut written = 0u64;
-    // The hash job in flight owns the hasher; it is handed back when the job ends.
-    let mut in_flight: Option<tokio::task::JoinHandle<Hasher>> = None;
+    let mut worker: Option<HashWorker> = None;
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_len = 0usize;
-    let mut ended = false;
-    while !ended {
+    loop {
         // The frame's error is mapped inside this statement so no `B::Error` lives across an
         // await (it may be !Send).
         let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            Some(frame) => Some(frame.map_err(|e| body_error(e.into()))?),
-            None => {
-                ended = true;
-                None
-            }
+            Some(frame) => frame.map_err(|e| body_error(e.into()))?,
+            None => break,
         };
-        if let Some(data) = frame.and_then(|f| f.into_data().ok()) {
-            if !data.is_empty() {
-                staged.write(&data).await?;
-                written += data.len() as u64;
-                batch_len += data.len();
-                batch.push(data);
-            }
-        }
-        if batch_len < HASH_BATCH && !(ended && in_flight.is_some()) {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
             continue;
         }
-        // Take the hasher back from the previous job (or from the caller), hand it the batch.
-        let mut state = match in_flight.take() {
-            Some(job) => job.await.map_err(|e| RegistryError::internal(&e))?,
-            None => std::mem::replace(hasher, Hasher::new(hasher.algorithm())),
-        };
-        let full = std::mem::take(&mut batch);
-        batch_len = 0;
-        in_flight = Some(tokio::task::spawn_blocking(move || {
-            for data in &full {
-                state.update(data);
-            }
-            state
-        }));
+        written += data.len() as u64;
+        batch_len += data.len();
+        batch.push(data.clone());
+        staged.write(data).await?;
+        if batch_len >= HASH_BATCH {
+            let worker = worker.get_or_insert_with(|| HashWorker::start(hasher));
+            worker.send(std::mem::take(&mut batch)).await?;
+            batch_len = 0;
+        }
     }
-    match in_flight {
-        Some(job) => *hasher = job.await.map_err(|e| RegistryError::internal(&e))?,
+    match worker {
+        Some(mut worker) => {
+            if !batch.is_empty() {
+                worker.send(batch).await?;
+            }
+            *hasher = worker.finish().await?;
+        }
         // A small body never left this task.
         None => batch.iter().for_each(|data| hasher.update(data)),
     }
     Ok(written)
+}
+
+/// A blocking-pool thread that owns an upload's hash state while the body streams in.
+struct HashWorker {
+    queue: tokio::sync::mpsc::Sender<Vec<Bytes>>,
+    done: tokio::task::JoinHandle<Hasher>,
+}
+
+impl HashWorker {
+    /// Moves `hasher`'s state to a new thread (leaving a fresh one behind until `finish`).
+    fn start(hasher: &mut Hasher) -> Self {
+        let mut state = std::mem::replace(hasher, Hasher::new(hasher.algorithm()));
+        let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = batches.blocking_recv() {
+                batch.iter().for_each(|data| state.update(data));
+            }
+            state
+        });
+        HashWorker { queue, done }
+    }
+
+    async fn send(&mut self, batch: Vec<Bytes>) -> Result<(), RegistryError> {
+        self.queue
+            .send(batch)
+            .await
+            .map_err(|e| RegistryError::internal(&e))
+    }
+
+    /// Closes the queue and takes the state back once every batch is hashed.
+    async fn finish(self) -> Result<Hasher, RegistryError> {
+        drop(self.queue);
+        self.done.await.map_err(|e| RegistryError::internal(&e))
+    }
 }
 
 /// Reads a whole small body (a manifest), refusing more than `limit` bytes with 413.

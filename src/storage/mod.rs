@@ -169,8 +169,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Dropping it without [`commit`](StagedBlob::commit) discards what was written (the drop
 /// guard for cancelled uploads and disconnected clients).
 pub trait StagedBlob: Send + Sync + fmt::Debug {
-    /// Appends bytes.
-    fn write<'a>(&'a mut self, data: &'a [u8]) -> BoxFuture<'a, Result<()>>;
+    /// Appends bytes. Taking `Bytes` lets a backend queue request frames without copying them.
+    fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>>;
 
     /// How many bytes have been written.
     fn len(&self) -> u64;

@@ -95,7 +95,7 @@ const CONTENT_CACHE_MAX_ENTRY: usize = 1 << 20;
 /// let data = b"hello";
 /// let digest = Digest::of(Algorithm::Sha256, data);
 /// let mut staged = store.stage_blob().await?;
-/// staged.write(data).await?;
+/// staged.write(bytes::Bytes::from_static(data)).await?;
 /// staged.commit("library/hello", &digest).await?;
 ///
 /// let blob = store.read_blob("library/hello", &digest, Some((1, 3))).await?;

@@ -1,8 +1,9 @@
 //! [`FsStagedBlob`]: a blob upload being written to a temp file in `uploads/`.
 //!
-//! Writes are buffered into chunks of [`CHUNK`] bytes, and each full chunk is written on the
-//! blocking pool while the caller goes on receiving and hashing the next one (at most one chunk
-//! in flight, so memory stays at two chunks per upload whatever the blob size). A write error
+//! Written frames are queued (shared `Bytes`, not copied) until they reach [`CHUNK`] bytes, and
+//! each full chunk is written on the blocking pool while the caller goes on receiving the next
+//! one (at most one chunk in flight, so memory stays at two chunks per upload whatever the blob
+//! size). A write error
 //! surfaces on the next `write` or on `commit`, after which the staged blob refuses further use.
 //!
 //! If a `write` future is dropped part way (a client gone mid-request), the bytes it was given
@@ -14,6 +15,7 @@ use std::mem;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::layout::Layout;
@@ -25,7 +27,7 @@ use crate::storage::{BoxFuture, Error, Result, StagedBlob};
 /// Bytes buffered before a write to the file. Big writes mean few blocking-pool hops.
 const CHUNK: usize = 1 << 20;
 
-type InFlight = JoinHandle<io::Result<(File, Vec<u8>)>>;
+type InFlight = JoinHandle<io::Result<(File, Vec<Bytes>)>>;
 
 /// A staged blob of [`FsStorage`].
 pub(super) struct FsStagedBlob {
@@ -37,8 +39,10 @@ pub(super) struct FsStagedBlob {
     file: Option<File>,
     /// The chunk being written, which hands back the file and its emptied buffer.
     in_flight: Option<InFlight>,
-    buf: Vec<u8>,
-    spare: Vec<u8>,
+    /// Frames waiting for the next chunk write, and how many bytes they hold.
+    queued: Vec<Bytes>,
+    queued_len: usize,
+    spare: Vec<Bytes>,
     len: u64,
 }
 
@@ -59,7 +63,8 @@ impl FsStagedBlob {
             path: Some(path),
             file: Some(file),
             in_flight: None,
-            buf: Vec::new(),
+            queued: Vec::new(),
+            queued_len: 0,
             spare: Vec::new(),
             len: 0,
         }
@@ -88,9 +93,10 @@ impl FsStagedBlob {
     /// Hands the buffered chunk to the blocking pool.
     async fn start_write(&mut self) -> Result<()> {
         let mut file = self.take_file().await?;
-        let chunk = mem::replace(&mut self.buf, mem::take(&mut self.spare));
+        let chunk = mem::replace(&mut self.queued, mem::take(&mut self.spare));
+        self.queued_len = 0;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            file.write_all(&chunk)?;
+            write_frames(&mut file, &chunk)?;
             Ok((file, chunk))
         }));
         Ok(())
@@ -106,10 +112,11 @@ impl FsStagedBlob {
             return Err(Error::Io(io::Error::other("staged blob already committed")));
         };
         let mut file = self.take_file().await?;
-        let tail = mem::take(&mut self.buf);
+        let tail = mem::take(&mut self.queued);
+        self.queued_len = 0;
         let durable = self.durable;
         blocking(move || {
-            file.write_all(&tail)?;
+            write_frames(&mut file, &tail)?;
             if durable {
                 file.sync_all()?;
             }
@@ -132,11 +139,12 @@ impl FsStagedBlob {
 }
 
 impl StagedBlob for FsStagedBlob {
-    fn write<'a>(&'a mut self, data: &'a [u8]) -> BoxFuture<'a, Result<()>> {
+    fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            self.buf.extend_from_slice(data);
             self.len += data.len() as u64;
-            if self.buf.len() >= CHUNK {
+            self.queued_len += data.len();
+            self.queued.push(data);
+            if self.queued_len >= CHUNK {
                 self.start_write().await?;
             }
             Ok(())
@@ -163,4 +171,18 @@ impl Drop for FsStagedBlob {
             let _ = fs::remove_file(path);
         }
     }
+}
+
+/// Writes queued frames in order, with as few syscalls as `write_vectored` allows.
+fn write_frames(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = frames.iter().map(|f| io::IoSlice::new(f)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = file.write_vectored(rest)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        io::IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }

@@ -28,7 +28,7 @@ async fn push(store: &FsStorage, repo: &str, data: &[u8]) -> Digest {
     let mut staged = store.stage_blob().await.unwrap();
     // Uneven pieces, so chunk boundaries fall mid-write.
     for piece in data.chunks(100_003) {
-        staged.write(piece).await.unwrap();
+        staged.write(Bytes::copy_from_slice(piece)).await.unwrap();
     }
     assert_eq!(staged.len(), data.len() as u64);
     staged.commit(repo, &digest).await.unwrap();
@@ -177,7 +177,7 @@ async fn concurrent_commits_of_one_blob_all_succeed() {
                     let repo = format!("repo{}", i % 2);
                     let mut staged = store.stage_blob().await?;
                     for piece in data.chunks(4096) {
-                        staged.write(piece).await?;
+                        staged.write(Bytes::copy_from_slice(piece)).await?;
                     }
                     staged.commit(&repo, &digest).await
                 })
@@ -200,10 +200,12 @@ async fn dropped_staged_blob_leaves_nothing() {
     for (dir, store) in stores() {
         let uploads = dir.path().join("root/uploads");
         let mut small = store.stage_blob().await.unwrap();
-        small.write(b"abc").await.unwrap();
+        small.write(Bytes::from_static(b"abc")).await.unwrap();
         // Big enough that a chunk write is in flight when it is dropped.
         let mut big = store.stage_blob().await.unwrap();
-        big.write(&vec![7u8; (1 << 20) + 1]).await.unwrap();
+        big.write(Bytes::from(vec![7u8; (1 << 20) + 1]))
+            .await
+            .unwrap();
         assert_eq!(files_in(&uploads), 2);
         drop(small);
         drop(big);
@@ -216,7 +218,7 @@ async fn dropped_staged_blob_leaves_nothing() {
 async fn commit_to_unsafe_name_fails_and_cleans_up() {
     let (dir, store) = stores().remove(0);
     let mut staged = store.stage_blob().await.unwrap();
-    staged.write(b"x").await.unwrap();
+    staged.write(Bytes::from_static(b"x")).await.unwrap();
     assert!(matches!(
         staged.commit("../evil", &sha256(b"x")).await,
         Err(Error::Io(_))
@@ -235,7 +237,10 @@ async fn new_removes_crash_leftovers() {
         let store = FsStorage::new(&root, false);
         push(&store, "a", b"kept").await;
         let mut staged = store.stage_blob().await.unwrap();
-        staged.write(b"half an upload").await.unwrap();
+        staged
+            .write(Bytes::from_static(b"half an upload"))
+            .await
+            .unwrap();
         // A crash: the staged blob's destructor never runs.
         std::mem::forget(staged);
     }
