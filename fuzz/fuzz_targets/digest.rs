@@ -22,5 +22,9 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(is_valid_name(text), oracle::name_ok(text), "name {text:?}");
     assert_eq!(is_valid_tag(text), oracle::tag_ok(text), "tag {text:?}");
-    assert_eq!(is_valid_upload_id(text), oracle::upload_id_ok(text), "id {text:?}");
+    assert_eq!(
+        is_valid_upload_id(text),
+        oracle::upload_id_ok(text),
+        "id {text:?}"
+    );
 });

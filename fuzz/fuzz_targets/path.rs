@@ -23,8 +23,14 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parts, oracle::endpoint(path), "{path:?}");
     if let Ok(parts) = parts {
         for part in [parts.1, parts.2].into_iter().flatten() {
-            assert!(oracle::within(path, part), "{part:?} not borrowed from {path:?}");
+            assert!(
+                oracle::within(path, part),
+                "{part:?} not borrowed from {path:?}"
+            );
         }
-        assert!(oracle::round_trips(path, parts), "{path:?} does not re-render");
+        assert!(
+            oracle::round_trips(path, parts),
+            "{path:?} does not re-render"
+        );
     }
 });

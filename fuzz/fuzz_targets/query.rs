@@ -19,10 +19,24 @@ fuzz_target!(|data: &[u8]| {
     let expected = oracle::query_pairs(raw);
     let pairs: Vec<(&str, &str)> = q.pairs().collect();
     assert_eq!(pairs, expected, "{raw:?}");
-    let keys = ["digest", "digest-algorithm", "mount", "from", "n", "last", "artifactType", "tag", "ns"];
+    let keys = [
+        "digest",
+        "digest-algorithm",
+        "mount",
+        "from",
+        "n",
+        "last",
+        "artifactType",
+        "tag",
+        "ns",
+    ];
     for key in keys.into_iter().chain(pairs.first().map(|(k, _)| *k)) {
         let all: Vec<&str> = q.get_all(key).collect();
-        let want: Vec<&str> = expected.iter().filter(|(k, _)| *k == key).map(|(_, v)| *v).collect();
+        let want: Vec<&str> = expected
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .collect();
         assert_eq!(all, want, "{key:?} in {raw:?}");
         assert_eq!(q.get(key), want.first().copied());
     }
@@ -52,7 +66,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 assert_eq!(escaped_positions, 0);
                 assert!(rest.is_empty());
-                assert!(rebuilt.eq_ignore_ascii_case(value.as_bytes()), "{value:?} -> {decoded:?}");
+                assert!(
+                    rebuilt.eq_ignore_ascii_case(value.as_bytes()),
+                    "{value:?} -> {decoded:?}"
+                );
             }
             None => {
                 assert!(value.contains('%'));

@@ -20,9 +20,16 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(range, oracle::byte_range(header), "{header:?}");
     if let Some(range) = range {
         let small = size % 4096;
-        assert_eq!(range.resolve(small), oracle::resolve_small(range, small), "{range:?} of {small}");
+        assert_eq!(
+            range.resolve(small),
+            oracle::resolve_small(range, small),
+            "{range:?} of {small}"
+        );
         if let Some((first, last)) = range.resolve(size) {
-            assert!(first <= last && last < size, "{range:?} of {size}: {first}-{last}");
+            assert!(
+                first <= last && last < size,
+                "{range:?} of {size}: {first}-{last}"
+            );
         }
     }
 
