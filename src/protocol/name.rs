@@ -31,32 +31,35 @@ pub const MAX_TAG_LEN: usize = 128;
 /// assert!(!is_valid_name(&"a".repeat(256)));
 /// ```
 pub fn is_valid_name(name: &str) -> bool {
-    name.len() <= MAX_NAME_LEN && name.split('/').all(is_valid_component)
-}
-
-/// One path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn is_valid_component(component: &str) -> bool {
-    // The separator run seen since the last alphanumeric byte: (its byte, its length).
-    // `None` while inside an alphanumeric run.
-    let mut run: Option<(u8, usize)> = None;
-    let mut seen_alnum = false;
-    for b in component.bytes() {
-        if b.is_ascii_lowercase() || b.is_ascii_digit() {
-            run = None;
-            seen_alnum = true;
-            continue;
-        }
-        if !seen_alnum {
-            return false;
-        }
-        run = match (run, b) {
-            (None, b'.' | b'_' | b'-') => Some((b, 1)),
-            (Some((b'_', 1)), b'_') => Some((b'_', 2)),
-            (Some((b'-', n)), b'-') => Some((b'-', n + 1)),
+    /// What the previous byte allows next: the grammar as a five-state automaton.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum After {
+        /// Start of a component: only an alphanumeric may follow.
+        Slash,
+        Alnum,
+        /// `.` or `__`: only an alphanumeric may follow.
+        Separator,
+        /// One `_`: another `_` or an alphanumeric.
+        Underscore,
+        /// One or more `-`: more `-` or an alphanumeric.
+        Dash,
+    }
+    if name.len() > MAX_NAME_LEN {
+        return false;
+    }
+    let mut state = After::Slash;
+    for &b in name.as_bytes() {
+        state = match (b, state) {
+            (b'a'..=b'z' | b'0'..=b'9', _) => After::Alnum,
+            (b'/', After::Alnum) => After::Slash,
+            (b'.', After::Alnum) => After::Separator,
+            (b'_', After::Alnum) => After::Underscore,
+            (b'_', After::Underscore) => After::Separator,
+            (b'-', After::Alnum | After::Dash) => After::Dash,
             _ => return false,
         };
     }
-    seen_alnum && run.is_none()
+    state == After::Alnum
 }
 
 /// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
