@@ -103,3 +103,147 @@ async fn bad_content_range_on_patch_is_416() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+/// Sends one raw request (the target exactly as given) and returns the status line and head.
+async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let len = body.len();
+    let req = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n{body}");
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut out))
+        .await
+        .expect("no answer within 5 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body_at = text.find("\r\n\r\n").map_or(out.len(), |i| i + 4);
+    (status, text, out[body_at..].to_vec())
+}
+
+#[tokio::test]
+async fn hostile_requests_never_get_5xx_and_always_oci_json() {
+    const CODES: [&str; 14] = [
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "DIGEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "NAME_INVALID",
+        "NAME_UNKNOWN",
+        "SIZE_INVALID",
+        "UNAUTHORIZED",
+        "DENIED",
+        "UNSUPPORTED",
+        "TOOMANYREQUESTS",
+    ];
+    let s = start().await;
+    s.push_image("ok/repo", "v1", "x").await;
+    let d = sha256(b"x");
+    let names = [
+        "ok/repo",
+        "UPPER",
+        "a//b",
+        "a/./b",
+        "a/../b",
+        "..",
+        ".",
+        "a%2fb",
+        "a%00b",
+        "-a",
+        "a-",
+        "a__b",
+        "a___b",
+        "a..b",
+        "_catalog",
+        "a/_catalog",
+        &"a".repeat(256),
+        &"ab/".repeat(90),
+        "a/",
+        "",
+        "blobs",
+        "manifests/x",
+        "uploads",
+        "tags/list",
+        "referrers",
+    ];
+    let tails = [
+        "tags/list".to_owned(),
+        "tags/list/".to_owned(),
+        "manifests/v1".to_owned(),
+        "manifests/".to_owned(),
+        format!("manifests/{d}"),
+        "manifests/sha256:zz".to_owned(),
+        "manifests/%2e%2e".to_owned(),
+        format!("manifests/{}", "t".repeat(129)),
+        format!("blobs/{d}"),
+        "blobs/sha256:".to_owned(),
+        "blobs/md5:abc".to_owned(),
+        format!("blobs/{d}/"),
+        "blobs/uploads/".to_owned(),
+        "blobs/uploads".to_owned(),
+        "blobs/uploads/../x".to_owned(),
+        "blobs/uploads/00000000-0000-0000-0000-000000000000".to_owned(),
+        "blobs/uploads/ZZZZZZZZ-0000-0000-0000-000000000000".to_owned(),
+        "blobs/uploads/%2F".to_owned(),
+        format!("referrers/{d}"),
+        "referrers/sha256:1".to_owned(),
+        "nothing".to_owned(),
+    ];
+    let queries = [
+        "",
+        "?n=-1",
+        "?n=99999999999999999999999",
+        "?last=%zz",
+        "?digest=%",
+        "?digest=sha256%3Azz",
+        "?mount=x&from=..%2F..",
+        "?digest-algorithm=../../x",
+        "?tag=a&tag=%FF",
+        "?artifactType=%",
+        "?n=1&n=2&last=",
+        "?ns=evil.example",
+    ];
+    let mut checked = 0;
+    for name in names {
+        for tail in &tails {
+            for (i, query) in queries.iter().enumerate() {
+                // Every query on a few tails, every tail with one query, to stay bounded.
+                if i > 0 && !tail.starts_with("tags") && !tail.starts_with("blobs/uploads/") {
+                    continue;
+                }
+                let target = format!("/v2/{name}/{tail}{query}");
+                for method in ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"] {
+                    let body = if method == "GET" || method == "HEAD" {
+                        ""
+                    } else {
+                        "{}"
+                    };
+                    let (status, head, body) = raw(s.addr, method, &target, body).await;
+                    checked += 1;
+                    assert!((200..500).contains(&status), "{method} {target}: {head}");
+                    if status >= 400
+                        && method != "HEAD"
+                        && head
+                            .to_ascii_lowercase()
+                            .contains("docker-distribution-api-version")
+                    {
+                        let json: serde_json::Value = serde_json::from_slice(&body)
+                            .unwrap_or_else(|_| panic!("{method} {target}: not JSON: {head}"));
+                        let code = json["errors"][0]["code"].as_str().unwrap_or("");
+                        assert!(CODES.contains(&code), "{method} {target}: code {code:?}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 3000, "{checked}");
+}

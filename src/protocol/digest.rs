@@ -111,19 +111,31 @@ impl<'a> DigestRef<'a> {
     /// assert_eq!(DigestRef::parse("md5:abc"), Err(DigestError::Unsupported));
     /// ```
     pub fn parse(text: &'a str) -> Result<Self, DigestError> {
+        // The registered algorithms first: one pass over the hex, the common case on every
+        // blob and manifest path.
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            let rest = text
+                .strip_prefix(algorithm.as_str())
+                .and_then(|r| r.strip_prefix(':'));
+            if let Some(encoded) = rest {
+                let hex_ok = encoded.len() == algorithm.hex_len()
+                    && encoded
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                return if hex_ok {
+                    Ok(DigestRef { algorithm, text })
+                } else {
+                    Err(DigestError::Invalid)
+                };
+            }
+        }
+        // Anything else is unsupported when it is well-formed, invalid otherwise.
         let (alg, encoded) = text.split_once(':').ok_or(DigestError::Invalid)?;
-        if !is_algorithm_grammar(alg) || !is_encoded_grammar(encoded) {
-            return Err(DigestError::Invalid);
+        if is_algorithm_grammar(alg) && is_encoded_grammar(encoded) {
+            Err(DigestError::Unsupported)
+        } else {
+            Err(DigestError::Invalid)
         }
-        let algorithm = Algorithm::from_name(alg).ok_or(DigestError::Unsupported)?;
-        let hex_ok = encoded.len() == algorithm.hex_len()
-            && encoded
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !hex_ok {
-            return Err(DigestError::Invalid);
-        }
-        Ok(DigestRef { algorithm, text })
     }
 
     /// The algorithm.
