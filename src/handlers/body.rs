@@ -1,6 +1,7 @@
 //! Reading request bodies: streamed through a hash into a staged blob, or buffered with a cap.
 
 use std::future::poll_fn;
+use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -17,6 +18,28 @@ fn body_error(e: BoxError) -> RegistryError {
         ErrorCode::BlobUploadInvalid,
         format!("reading the request body failed: {e}"),
     )
+}
+
+/// The next non-empty data frame (trailers are skipped); `None` at the end of the body.
+///
+/// The frame's error is mapped here, so no `B::Error` (which may be !Send) is held across a
+/// caller's await.
+async fn next_data<B>(mut body: Pin<&mut B>) -> Result<Option<Bytes>, RegistryError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    loop {
+        let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            Some(frame) => frame.map_err(|e| body_error(e.into()))?,
+            None => return Ok(None),
+        };
+        if let Ok(data) = frame.into_data() {
+            if !data.is_empty() {
+                return Ok(Some(data));
+            }
+        }
+    }
 }
 
 /// How many bytes go to the hashing thread at a time. A body smaller than this is hashed inline.
@@ -45,19 +68,7 @@ where
     let mut worker: Option<HashWorker> = None;
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_len = 0usize;
-    loop {
-        // The frame's error is mapped inside this statement so no `B::Error` lives across an
-        // await (it may be !Send).
-        let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            Some(frame) => frame.map_err(|e| body_error(e.into()))?,
-            None => break,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if data.is_empty() {
-            continue;
-        }
+    while let Some(data) = next_data(body.as_mut()).await? {
         written += data.len() as u64;
         batch_len += data.len();
         batch.push(data.clone());
@@ -124,14 +135,7 @@ where
     let mut body = std::pin::pin!(body);
     let mut frames: Vec<Bytes> = Vec::new();
     let mut total = 0u64;
-    loop {
-        let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            Some(frame) => frame.map_err(|e| body_error(e.into()))?,
-            None => break,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
+    while let Some(data) = next_data(body.as_mut()).await? {
         total += data.len() as u64;
         if total > limit {
             return Err(too_large(limit));
