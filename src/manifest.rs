@@ -135,7 +135,11 @@ pub fn essence(content_type: &str) -> &str {
 /// `Content-Type` the field decides, and without either the shape does (`manifests` means an
 /// index, otherwise an image manifest).
 pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Invalid> {
-    let raw: RawManifest<'_> = serde_json::from_slice(bytes)
+    // JSON is UTF-8 (RFC 8259). Checked up front: serde skips unknown fields without looking
+    // inside their strings, and a manifest clients cannot parse must not be stored.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| invalid(format!("a manifest must be UTF-8 JSON: {e}")))?;
+    let raw: RawManifest<'_> = serde_json::from_str(text)
         .map_err(|e| invalid(format!("not a valid manifest document: {e}")))?;
     let header = content_type
         .map(essence)
@@ -331,6 +335,22 @@ mod tests {
             r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[],"layers":[]}}"#
         );
         assert!(parse(index_with_layers.as_bytes(), None).is_err());
+    }
+
+    #[test]
+    fn rejects_bytes_that_are_not_utf8_json_even_in_unknown_fields() {
+        // Found by the `manifest` fuzz target: serde skipped the unknown field's bad bytes.
+        let mut body = br#"{"schemaVersion":2,"x":"a"#.to_vec();
+        body.push(0xcd);
+        body.extend_from_slice(br#"b","manifests":[]}"#);
+        assert!(parse(&body, Some(OCI_INDEX))
+            .unwrap_err()
+            .0
+            .contains("UTF-8"));
+        // A lone surrogate escape is grammatical JSON; like Go's decoder (docker, containerd),
+        // the registry takes it and stores the bytes as sent.
+        let lone_surrogate = br#"{"schemaVersion":2,"x":"\ud800","manifests":[]}"#;
+        assert!(parse(lone_surrogate, Some(OCI_INDEX)).is_ok());
     }
 
     #[test]
