@@ -155,7 +155,8 @@ impl RegistryError {
 
     /// A 500 for a failure that is the registry's, not the client's. The message stays generic.
     pub fn internal(cause: &dyn fmt::Display) -> Self {
-        let _ = cause;
+        // The cause (paths on disk, OS errors) goes to the log, not to the client.
+        tracing::error!(error = %cause, "registry internal error");
         Self::new(ErrorCode::Unsupported, "internal storage error")
             .with_status(StatusCode::INTERNAL_SERVER_ERROR)
     }

@@ -47,16 +47,9 @@ async fn resolve(
     })
 }
 
-fn reference_text<'a>(reference: &Reference<'a>) -> &'a str {
-    match reference {
-        Reference::Digest(d) => d.as_str(),
-        Reference::Tag(t) => t,
-    }
-}
-
 pub(super) async fn get(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) -> HandlerResult {
     let storage = ctx.storage();
-    let text = reference_text(&reference);
+    let text = reference.as_str();
     let found = match resolve(storage, name, reference).await? {
         Some(digest) => storage
             .get_manifest(name, &digest)
@@ -238,6 +231,6 @@ pub(super) async fn delete(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) 
     if deleted {
         finish(empty(StatusCode::ACCEPTED), RegistryBody::empty())
     } else {
-        Err(not_found(storage, name, reference_text(&reference)).await)
+        Err(not_found(storage, name, reference.as_str()).await)
     }
 }

@@ -269,7 +269,7 @@ where
         let mut hasher = Hasher::new(expected.algorithm());
         let mut staged = ctx.storage().stage_blob().await?;
         let written = stream_into(body, staged.as_mut(), &mut hasher).await?;
-        check_declared_length(ctx.headers, written)?;
+        check_declared_length(ctx, written)?;
         return commit(name, &expected, hasher, staged).await;
     }
     // A plain start; any body (some clients send `null`) is ignored.
@@ -309,12 +309,8 @@ async fn mount_or_open(ctx: &Ctx<'_>, name: &str, mount: &str) -> HandlerResult 
 
 /// A body shorter or longer than its `Content-Length` is `SIZE_INVALID` (hyper already
 /// refuses most such bodies; this catches the rest).
-fn check_declared_length(headers: &http::HeaderMap, written: u64) -> Result<(), RegistryError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
+fn check_declared_length(ctx: &Ctx<'_>, written: u64) -> Result<(), RegistryError> {
+    match ctx.content_length()? {
         Some(len) if len != written => Err(RegistryError::from_code(ErrorCode::SizeInvalid)),
         _ => Ok(()),
     }
