@@ -89,12 +89,7 @@ async fn sha512_blobs_work_end_to_end() {
     );
 
     let r = s
-        .send(
-            "POST",
-            "/v2/r/blobs/uploads/?digest-algorithm=md5",
-            &[],
-            Bytes::new(),
-        )
+        .empty("POST", "/v2/r/blobs/uploads/?digest-algorithm=md5")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.error_code().as_deref(), Some("DIGEST_INVALID"));
@@ -123,9 +118,7 @@ async fn post_then_put_with_whole_body() {
 #[tokio::test]
 async fn upload_session_headers_before_and_after_chunks() {
     let s = start_with(|l| l.min_chunk_length(Some(5))).await;
-    let r = s
-        .send("POST", "/v2/repo/blobs/uploads/", &[], Bytes::new())
-        .await;
+    let r = s.empty("POST", "/v2/repo/blobs/uploads/").await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let loc = r.header("location").unwrap().to_owned();
     let id = r.header("docker-upload-uuid").unwrap().to_owned();
@@ -214,9 +207,7 @@ async fn streamed_patch_with_transfer_encoding_chunked() {
         r.header("range"),
         Some(format!("0-{}", whole.len() - 1).as_str())
     );
-    let r = s
-        .send("PUT", &format!("{loc}?digest={digest}"), &[], Bytes::new())
-        .await;
+    let r = s.empty("PUT", &format!("{loc}?digest={digest}")).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let got = s.get(&format!("/v2/repo/blobs/{digest}")).await;
     assert_eq!(got.body.len(), whole.len());
@@ -322,13 +313,10 @@ async fn cancel_removes_the_session() {
     let s = start().await;
     let loc = s.start_upload("repo", "").await;
     s.send("PATCH", &loc, &[], "some bytes").await;
-    let r = s.send("DELETE", &loc, &[], Bytes::new()).await;
+    let r = s.empty("DELETE", &loc).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(s.get(&loc).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        s.send("DELETE", &loc, &[], Bytes::new()).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(s.empty("DELETE", &loc).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -380,11 +368,9 @@ async fn blobs_are_scoped_to_repositories_and_mountable() {
     assert_eq!(r.error_code().as_deref(), Some("BLOB_UNKNOWN"));
 
     let r = s
-        .send(
+        .empty(
             "POST",
             &format!("/v2/dst/blobs/uploads/?mount={digest}&from=src"),
-            &[],
-            Bytes::new(),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -400,31 +386,22 @@ async fn blobs_are_scoped_to_repositories_and_mountable() {
 
     // `from` first.
     let r = s
-        .send(
+        .empty(
             "POST",
             &format!("/v2/dst2/blobs/uploads/?from=src&mount={digest}"),
-            &[],
-            Bytes::new(),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     // No `from`: found in some repository.
     let r = s
-        .send(
-            "POST",
-            &format!("/v2/dst3/blobs/uploads/?mount={digest}"),
-            &[],
-            Bytes::new(),
-        )
+        .empty("POST", &format!("/v2/dst3/blobs/uploads/?mount={digest}"))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     // A source that lacks it: a fresh session instead.
     let r = s
-        .send(
+        .empty(
             "POST",
             &format!("/v2/dst4/blobs/uploads/?mount={digest}&from=empty"),
-            &[],
-            Bytes::new(),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
@@ -443,14 +420,7 @@ async fn delete_blob_then_head_is_404() {
     let s = start().await;
     let digest = s.push_blob("r", b"to delete").await;
     let _ = s.push_blob("other", b"to delete").await;
-    let r = s
-        .send(
-            "DELETE",
-            &format!("/v2/r/blobs/{digest}"),
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let r = s.empty("DELETE", &format!("/v2/r/blobs/{digest}")).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(
         s.head(&format!("/v2/r/blobs/{digest}")).await.status,
@@ -460,14 +430,7 @@ async fn delete_blob_then_head_is_404() {
         s.head(&format!("/v2/other/blobs/{digest}")).await.status,
         StatusCode::OK
     );
-    let r = s
-        .send(
-            "DELETE",
-            &format!("/v2/r/blobs/{digest}"),
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let r = s.empty("DELETE", &format!("/v2/r/blobs/{digest}")).await;
     assert_eq!(
         (r.status, r.error_code().as_deref()),
         (StatusCode::NOT_FOUND, Some("BLOB_UNKNOWN"))
@@ -478,14 +441,7 @@ async fn delete_blob_then_head_is_404() {
 async fn deletes_can_be_disabled() {
     let s = start_with(|l| l.deletes_enabled(false)).await;
     let digest = s.push_blob("r", b"kept").await;
-    let r = s
-        .send(
-            "DELETE",
-            &format!("/v2/r/blobs/{digest}"),
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let r = s.empty("DELETE", &format!("/v2/r/blobs/{digest}")).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.error_code().as_deref(), Some("UNSUPPORTED"));
     assert_eq!(
@@ -589,7 +545,7 @@ async fn cancel_and_failed_push_leave_no_temp_file() {
     let s = start().await;
     let loc = s.start_upload("r", "").await;
     s.send("PATCH", &loc, &[], "bytes").await;
-    s.send("DELETE", &loc, &[], Bytes::new()).await;
+    s.empty("DELETE", &loc).await;
     let claimed = sha256(b"x");
     s.send(
         "POST",
@@ -617,11 +573,9 @@ async fn percent_encoded_query_values_are_decoded() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = s
-        .send(
+        .empty(
             "POST",
             &format!("/v2/dst/blobs/uploads/?mount={encoded}&from=ns%2Fsrc"),
-            &[],
-            Bytes::new(),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);

@@ -337,9 +337,7 @@ async fn deletes_of_tags_and_manifests() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
-    let r = s
-        .send("DELETE", "/v2/r/manifests/v2", &[], Bytes::new())
-        .await;
+    let r = s.empty("DELETE", "/v2/r/manifests/v2").await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(
         s.get("/v2/r/manifests/v2").await.status,
@@ -347,9 +345,7 @@ async fn deletes_of_tags_and_manifests() {
     );
     assert_eq!(s.get("/v2/r/manifests/v1").await.status, StatusCode::OK);
 
-    let r = s
-        .send("DELETE", &format!("/v2/r/manifests/{d}"), &[], Bytes::new())
-        .await;
+    let r = s.empty("DELETE", &format!("/v2/r/manifests/{d}")).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(
         s.head(&format!("/v2/r/manifests/{d}")).await.status,
@@ -360,18 +356,9 @@ async fn deletes_of_tags_and_manifests() {
         (r.status, r.error_code().as_deref()),
         (StatusCode::NOT_FOUND, Some("MANIFEST_UNKNOWN"))
     );
-    let r = s
-        .send("DELETE", &format!("/v2/r/manifests/{d}"), &[], Bytes::new())
-        .await;
+    let r = s.empty("DELETE", &format!("/v2/r/manifests/{d}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = s
-        .send(
-            "DELETE",
-            &format!("/v2/never/manifests/{d}"),
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let r = s.empty("DELETE", &format!("/v2/never/manifests/{d}")).await;
     assert_eq!(
         (r.status, r.error_code().as_deref()),
         (StatusCode::NOT_FOUND, Some("NAME_UNKNOWN"))
@@ -467,11 +454,9 @@ async fn referrers_are_indexed_filtered_and_removed() {
     assert_eq!(r.json()["manifests"].as_array().unwrap().len(), 1);
 
     let r = s
-        .send(
+        .empty(
             "DELETE",
             &format!("/v2/r/manifests/{}", sha256(sig.as_bytes())),
-            &[],
-            Bytes::new(),
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);

@@ -166,6 +166,11 @@ impl TestServer {
         self.send("GET", path, &[], Bytes::new()).await
     }
 
+    /// A request with no body and no extra headers.
+    pub async fn empty(&self, method: &str, path: &str) -> Reply {
+        self.send(method, path, &[], Bytes::new()).await
+    }
+
     pub async fn head(&self, path: &str) -> Reply {
         self.send("HEAD", path, &[], Bytes::new()).await
     }
