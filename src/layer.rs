@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tower::Layer;
 
@@ -16,6 +17,7 @@ pub(crate) struct Config {
     pub(crate) deletes_enabled: bool,
     pub(crate) min_chunk_length: Option<u64>,
     pub(crate) page_cap: usize,
+    pub(crate) upload_timeout: Duration,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
             deletes_enabled: true,
             min_chunk_length: None,
             page_cap: 1000,
+            upload_timeout: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -101,6 +104,15 @@ impl OciLayer {
     /// Defaults to `1000`.
     pub fn page_cap(mut self, entries: usize) -> Self {
         self.config.page_cap = entries;
+        self
+    }
+}
+
+impl OciLayer {
+    /// How long an upload session may sit idle (no request working on it) before it is dropped
+    /// with its temp file; checked whenever an upload starts. Defaults to `1 hour`.
+    pub fn upload_timeout(mut self, idle: Duration) -> Self {
+        self.config.upload_timeout = idle;
         self
     }
 }

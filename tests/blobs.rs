@@ -595,3 +595,30 @@ async fn percent_encoded_query_values_are_decoded() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.error_code().is_some());
 }
+
+#[tokio::test]
+async fn idle_sessions_expire_with_their_temp_files() {
+    let s = start_with(|l| l.upload_timeout(std::time::Duration::from_millis(200))).await;
+    let old = s.start_upload("r", "").await;
+    s.send("PATCH", &old, &[], "stale bytes").await;
+    let fresh = s.start_upload("r", "").await;
+    assert_eq!(staged_files(&s), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Touch `fresh` so it is recent, then start a third upload, which sweeps.
+    s.send("PATCH", &fresh, &[], "recent").await;
+    let _third = s.start_upload("r", "").await;
+    assert_eq!(s.get(&old).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(&fresh).await.status, StatusCode::NO_CONTENT);
+    let mut files = staged_files(&s);
+    for _ in 0..50 {
+        if files == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        files = staged_files(&s);
+    }
+    assert_eq!(
+        files, 2,
+        "the expired session's temp file is gone, the live two remain"
+    );
+}

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
@@ -23,8 +23,6 @@ use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hash
 use crate::storage::StagedBlob;
 use crate::BoxError;
 
-/// Sessions idle longer than this are dropped (their temp files with them).
-const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(60 * 60);
 /// The most sessions open at once; more get 429.
 const MAX_SESSIONS: usize = 4096;
 
@@ -201,17 +199,27 @@ fn requested_algorithm(ctx: &Ctx<'_>) -> Result<Algorithm, RegistryError> {
 
 /// Opens a new session and records it as idle.
 async fn open_session(
-    shared: &Arc<Shared>,
+    ctx: &Ctx<'_>,
     repo: &str,
     algorithm: Algorithm,
 ) -> Result<String, RegistryError> {
+    let shared = ctx.shared;
     {
         let mut slots = shared.uploads.lock();
         let now = Instant::now();
-        slots.retain(|_, slot| match slot {
-            Slot::Idle(s) => now.duration_since(s.touched) < SESSION_IDLE_LIMIT,
-            Slot::Busy { .. } => true,
-        });
+        let expired: Vec<String> = slots
+            .iter()
+            .filter(|(_, slot)| match slot {
+                Slot::Idle(s) => now.duration_since(s.touched) >= ctx.config.upload_timeout,
+                Slot::Busy { .. } => false,
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !expired.is_empty() {
+            let dropped: Vec<Slot> = expired.iter().filter_map(|id| slots.remove(id)).collect();
+            // Dropping a session deletes its temp file: not on this thread, not under the lock.
+            tokio::task::spawn_blocking(move || drop(dropped));
+        }
         if slots.len() >= MAX_SESSIONS {
             return Err(
                 RegistryError::new(ErrorCode::TooManyRequests, "too many open uploads")
@@ -274,7 +282,7 @@ where
     }
     // A plain start; any body (some clients send `null`) is ignored.
     let algorithm = requested_algorithm(ctx)?;
-    let id = open_session(ctx.shared, name, algorithm).await?;
+    let id = open_session(ctx, name, algorithm).await?;
     session_response(ctx.config, StatusCode::ACCEPTED, name, &id, 0)
 }
 
@@ -303,7 +311,7 @@ async fn mount_or_open(ctx: &Ctx<'_>, name: &str, mount: &str) -> HandlerResult 
         Some(_) => requested_algorithm(ctx)?,
         None => digest.algorithm(),
     };
-    let id = open_session(ctx.shared, name, algorithm).await?;
+    let id = open_session(ctx, name, algorithm).await?;
     session_response(ctx.config, StatusCode::ACCEPTED, name, &id, 0)
 }
 
