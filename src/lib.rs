@@ -23,6 +23,29 @@
 //! # let _ = app;
 //! # }
 //! ```
+//!
+//! Settings are builder methods on [`OciLayer`], each documented with its default:
+//!
+//! ```
+//! use tower_oci::OciLayer;
+//!
+//! let layer = OciLayer::new("./registry-data")
+//!     .max_manifest_size(4 * 1024 * 1024)
+//!     .deletes_enabled(false)
+//!     .min_chunk_length(Some(5 * 1024 * 1024))
+//!     .page_cap(100)
+//!     .upload_timeout(std::time::Duration::from_secs(15 * 60));
+//! # let _ = layer;
+//! ```
+//!
+//! The modules a host may use directly:
+//! - [`protocol`]: the allocation-free parsers of paths, query strings, digests, names and
+//!   ranges ([`protocol::Endpoint::parse`] is the registry's only router; call it to authorize
+//!   or meter registry requests in your own layers).
+//! - [`storage`]: the [`storage::Storage`] trait and its filesystem backend, for
+//!   [`OciLayer::with_storage`].
+//! - [`manifest`]: which manifests are accepted and what they reference.
+//! - [`error`]: the spec's error codes and the JSON error bodies.
 #![deny(unsafe_code, unreachable_pub)]
 #![warn(
     missing_docs,
