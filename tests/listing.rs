@@ -9,10 +9,9 @@ async fn tag_all(s: &common::TestServer, repo: &str, tags: &[&str]) {
     let (bytes, _) = s.push_image(repo, tags[0], "seed").await;
     for t in &tags[1..] {
         let r = s
-            .send(
-                "PUT",
+            .put_manifest(
                 &format!("/v2/{repo}/manifests/{t}"),
-                &[("content-type", OCI_MANIFEST)],
+                OCI_MANIFEST,
                 bytes.clone(),
             )
             .await;

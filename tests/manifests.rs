@@ -18,12 +18,7 @@ async fn push_by_tag_then_get_byte_exact_with_headers() {
     let manifest = image_manifest(&cd, 2, &ld, 5, "").replace(",\"config\"", ",\n   \"config\"");
     let digest = sha256(manifest.as_bytes());
     let r = s
-        .send(
-            "PUT",
-            "/v2/app/manifests/v1",
-            &[("content-type", OCI_MANIFEST)],
-            manifest.clone(),
-        )
+        .put_manifest("/v2/app/manifests/v1", OCI_MANIFEST, manifest.clone())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
@@ -69,12 +64,7 @@ async fn missing_references_are_manifest_blob_unknown() {
     let missing = sha256(b"never pushed");
     let m = image_manifest(&cd, 2, &missing, 12, "");
     let r = s
-        .send(
-            "PUT",
-            "/v2/app/manifests/v1",
-            &[("content-type", OCI_MANIFEST)],
-            m,
-        )
+        .put_manifest("/v2/app/manifests/v1", OCI_MANIFEST, m)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.error_code().as_deref(), Some("MANIFEST_BLOB_UNKNOWN"));
@@ -82,12 +72,7 @@ async fn missing_references_are_manifest_blob_unknown() {
     let other = s.push_blob("elsewhere", b"layer").await;
     let m = image_manifest(&cd, 2, &other, 5, "");
     let r = s
-        .send(
-            "PUT",
-            "/v2/app/manifests/v1",
-            &[("content-type", OCI_MANIFEST)],
-            m,
-        )
+        .put_manifest("/v2/app/manifests/v1", OCI_MANIFEST, m)
         .await;
     assert_eq!(r.error_code().as_deref(), Some("MANIFEST_BLOB_UNKNOWN"));
     // Non-distributable layers (with urls) need not be present.
@@ -95,12 +80,7 @@ async fn missing_references_are_manifest_blob_unknown() {
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"{missing}","size":12,"urls":["https://example.com/layer"]}}]}}"#
     );
     let r = s
-        .send(
-            "PUT",
-            "/v2/app/manifests/v2",
-            &[("content-type", OCI_MANIFEST)],
-            m,
-        )
+        .put_manifest("/v2/app/manifests/v2", OCI_MANIFEST, m)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
@@ -116,19 +96,17 @@ async fn index_children_must_exist() {
         )
     };
     let r = s
-        .send(
-            "PUT",
+        .put_manifest(
             "/v2/multi/manifests/latest",
-            &[("content-type", OCI_INDEX)],
+            OCI_INDEX,
             index(&sha256(b"nope")),
         )
         .await;
     assert_eq!(r.error_code().as_deref(), Some("MANIFEST_BLOB_UNKNOWN"));
     let r = s
-        .send(
-            "PUT",
+        .put_manifest(
             "/v2/multi/manifests/latest",
-            &[("content-type", OCI_INDEX)],
+            OCI_INDEX,
             index(&child_digest),
         )
         .await;
@@ -150,12 +128,7 @@ async fn docker_schema2_manifest_and_list_are_accepted() {
         r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{cd}","size":25}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"{ld}","size":10}}]}}"#
     );
     let r = s
-        .send(
-            "PUT",
-            "/v2/d/manifests/v1",
-            &[("content-type", DOCKER_MANIFEST)],
-            m.clone(),
-        )
+        .put_manifest("/v2/d/manifests/v1", DOCKER_MANIFEST, m.clone())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let md = sha256(m.as_bytes());
@@ -164,12 +137,7 @@ async fn docker_schema2_manifest_and_list_are_accepted() {
         m.len()
     );
     let r = s
-        .send(
-            "PUT",
-            "/v2/d/manifests/list",
-            &[("content-type", DOCKER_LIST)],
-            list,
-        )
+        .put_manifest("/v2/d/manifests/list", DOCKER_LIST, list)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
@@ -197,9 +165,7 @@ async fn invalid_manifests_say_why() {
         ),
     ];
     for (ct, body) in cases {
-        let r = s
-            .send("PUT", "/v2/x/manifests/bad", &[("content-type", ct)], body)
-            .await;
+        let r = s.put_manifest("/v2/x/manifests/bad", ct, body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(
             r.error_code().as_deref(),
@@ -221,12 +187,7 @@ async fn put_by_digest_checks_the_digest_and_follows_its_algorithm() {
     let m = image_manifest(&cd, 2, &ld, 1, "");
     let wrong = sha256(b"something else");
     let r = s
-        .send(
-            "PUT",
-            &format!("/v2/r/manifests/{wrong}"),
-            &[("content-type", OCI_MANIFEST)],
-            m.clone(),
-        )
+        .put_manifest(&format!("/v2/r/manifests/{wrong}"), OCI_MANIFEST, m.clone())
         .await;
     assert_eq!(
         (r.status, r.error_code().as_deref()),
@@ -239,12 +200,7 @@ async fn put_by_digest_checks_the_digest_and_follows_its_algorithm() {
 
     let d512 = sha512(m.as_bytes());
     let r = s
-        .send(
-            "PUT",
-            &format!("/v2/r/manifests/{d512}"),
-            &[("content-type", OCI_MANIFEST)],
-            m.clone(),
-        )
+        .put_manifest(&format!("/v2/r/manifests/{d512}"), OCI_MANIFEST, m.clone())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.header("docker-content-digest"), Some(d512.as_str()));
@@ -260,10 +216,9 @@ async fn tags_as_query_parameters_on_put_by_digest() {
     let m = image_manifest(&cd, 2, &ld, 1, "");
     let d = sha256(m.as_bytes());
     let r = s
-        .send(
-            "PUT",
+        .put_manifest(
             &format!("/v2/r/manifests/{d}?tag=1.2.3&tag=1.2&tag=latest"),
-            &[("content-type", OCI_MANIFEST)],
+            OCI_MANIFEST,
             m.clone(),
         )
         .await;
@@ -284,12 +239,7 @@ async fn tags_as_query_parameters_on_put_by_digest() {
         );
     }
     let r = s
-        .send(
-            "PUT",
-            &format!("/v2/r/manifests/{d}?tag=bad!tag"),
-            &[("content-type", OCI_MANIFEST)],
-            m,
-        )
+        .put_manifest(&format!("/v2/r/manifests/{d}?tag=bad!tag"), OCI_MANIFEST, m)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -299,12 +249,7 @@ async fn oversized_manifests_get_413_with_and_without_content_length() {
     let s = start_with(|l| l.max_manifest_size(1024)).await;
     let big = format!(r#"{{"schemaVersion":2,"pad":"{}"}}"#, "x".repeat(2000));
     let r = s
-        .send(
-            "PUT",
-            "/v2/r/manifests/big",
-            &[("content-type", OCI_MANIFEST)],
-            big.clone(),
-        )
+        .put_manifest("/v2/r/manifests/big", OCI_MANIFEST, big.clone())
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     let chunks = big
@@ -327,13 +272,9 @@ async fn oversized_manifests_get_413_with_and_without_content_length() {
 async fn deletes_of_tags_and_manifests() {
     let s = start().await;
     let (_, d) = s.push_image("r", "v1", "x").await;
+    let body = s.get("/v2/r/manifests/v1").await.body;
     let r = s
-        .send(
-            "PUT",
-            &format!("/v2/r/manifests/{d}?tag=v2"),
-            &[("content-type", OCI_MANIFEST)],
-            s.get("/v2/r/manifests/v1").await.body,
-        )
+        .put_manifest(&format!("/v2/r/manifests/{d}?tag=v2"), OCI_MANIFEST, body)
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
@@ -411,12 +352,7 @@ async fn referrers_are_indexed_filtered_and_removed() {
     for m in [&sbom, &sig] {
         let d = sha256(m.as_bytes());
         let r = s
-            .send(
-                "PUT",
-                &format!("/v2/r/manifests/{d}"),
-                &[("content-type", OCI_MANIFEST)],
-                m.clone(),
-            )
+            .put_manifest(&format!("/v2/r/manifests/{d}"), OCI_MANIFEST, m.clone())
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         assert_eq!(r.header("oci-subject"), Some(subject.as_str()));

@@ -166,6 +166,17 @@ impl TestServer {
         self.send("GET", path, &[], Bytes::new()).await
     }
 
+    /// A manifest `PUT` to `path` with this `Content-Type`.
+    pub async fn put_manifest(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        self.send("PUT", path, &[("content-type", content_type)], body)
+            .await
+    }
+
     /// A request with no body and no extra headers.
     pub async fn empty(&self, method: &str, path: &str) -> Reply {
         self.send(method, path, &[], Bytes::new()).await
@@ -225,10 +236,9 @@ impl TestServer {
         let ld = self.push_blob(repo, layer.as_bytes()).await;
         let manifest = image_manifest(&cd, config.len(), &ld, layer.len(), "");
         let r = self
-            .send(
-                "PUT",
+            .put_manifest(
                 &format!("/v2/{repo}/manifests/{tag}"),
-                &[("content-type", OCI_MANIFEST)],
+                OCI_MANIFEST,
                 manifest.clone(),
             )
             .await;
