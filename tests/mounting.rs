@@ -9,44 +9,20 @@ use axum::response::IntoResponse;
 use axum::routing::{get, Route};
 use axum::Router;
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_oci::{Oci, OciLayer, ResponseBody};
 
+mod common;
+use common::get_fresh;
+
 /// Marks answers from axum's fallback, so a test can tell "axum said 404" from anything else.
 const FALLBACK_HEADER: &str = "x-axum-fallback";
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// One GET on a fresh HTTP/1.1 connection.
-async fn get_path(addr: SocketAddr, path: &str) -> Reply {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let req = Request::get(path)
-        .header("host", addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .expect("request");
-    let res = sender.send_request(req).await.expect("response");
-    let (parts, body) = res.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
-}
 
 /// The host app's own routes, with a fallback that says it is axum's.
 fn axum_routes() -> Router {
@@ -71,16 +47,16 @@ async fn listen() -> (TcpListener, SocketAddr) {
 /// Asserts that axum's own routes and fallback answer outside `/v2/`, and that `/v2/` paths
 /// never reach axum at all.
 async fn assert_axum_and_registry(addr: SocketAddr) {
-    let root = get_path(addr, "/").await;
+    let root = get_fresh(addr, "/").await;
     assert_eq!(root.status, StatusCode::OK);
     assert_eq!(root.body, "axum root");
 
-    let health = get_path(addr, "/health").await;
+    let health = get_fresh(addr, "/health").await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body, "axum healthy");
 
     // The fallback is reachable, so its absence below means the registry answered.
-    let other = get_path(addr, "/no-such-route").await;
+    let other = get_fresh(addr, "/no-such-route").await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     assert_eq!(
         other.headers.get(FALLBACK_HEADER).map(|v| v.as_bytes()),
@@ -88,7 +64,7 @@ async fn assert_axum_and_registry(addr: SocketAddr) {
     );
 
     for path in ["/v2/", "/v2", "/v2/library/hello/tags/list"] {
-        let reply = get_path(addr, path).await;
+        let reply = get_fresh(addr, path).await;
         assert!(
             reply.headers.get(FALLBACK_HEADER).is_none(),
             "{path} reached axum's fallback"
@@ -104,11 +80,11 @@ async fn assert_axum_and_registry(addr: SocketAddr) {
         );
     }
     // An unknown repository is the registry's NAME_UNKNOWN, not axum's 404 page.
-    let tags = get_path(addr, "/v2/library/hello/tags/list").await;
+    let tags = get_fresh(addr, "/v2/library/hello/tags/list").await;
     assert_eq!(tags.status, StatusCode::NOT_FOUND);
     assert!(String::from_utf8_lossy(&tags.body).contains("NAME_UNKNOWN"));
     // The base endpoint is 200 for an open registry (distribution-spec "Determining support").
-    assert_eq!(get_path(addr, "/v2/").await.status, StatusCode::OK);
+    assert_eq!(get_fresh(addr, "/v2/").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -165,7 +141,7 @@ async fn plain_hyper_routes_registry_and_inner() {
         }
     });
 
-    let app = get_path(addr, "/hello").await;
+    let app = get_fresh(addr, "/hello").await;
     assert_eq!(app.status, StatusCode::OK);
     assert_eq!(app.body, "inner /hello");
     assert_eq!(
@@ -174,7 +150,7 @@ async fn plain_hyper_routes_registry_and_inner() {
     );
 
     for path in ["/v2/", "/v2", "/v2/library/hello/tags/list"] {
-        let reply = get_path(addr, path).await;
+        let reply = get_fresh(addr, path).await;
         assert!(
             reply.headers.get("x-inner").is_none(),
             "{path} reached the inner service"

@@ -214,17 +214,8 @@ async fn start_example_server(
 
 /// GET over a fresh HTTP/1.1 connection; returns status and whether the inner service answered.
 async fn get_h1(addr: SocketAddr, path: &str) -> (StatusCode, bool) {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let req = Request::get(path)
-        .header("host", addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .expect("request");
-    let res = sender.send_request(req).await.expect("response");
-    (res.status(), res.headers().contains_key("x-inner"))
+    let reply = common::get_fresh(addr, path).await;
+    (reply.status, reply.headers.contains_key("x-inner"))
 }
 
 /// A TLS 1.3 ClientHello like a browser or `openssl s_client` sends first.

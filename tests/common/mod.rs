@@ -187,6 +187,27 @@ impl TestServer {
     }
 }
 
+/// One GET on a fresh HTTP/1.1 connection to `addr` (any server, not only a `TestServer`).
+pub async fn get_fresh(addr: SocketAddr, path: &str) -> Reply {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header("host", addr.to_string())
+        .body(http_body_util::Empty::<Bytes>::new())
+        .expect("request");
+    let res = sender.send_request(req).await.expect("response");
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
 pub fn sha256(data: &[u8]) -> String {
     tower_oci::protocol::Digest::of(tower_oci::protocol::Algorithm::Sha256, data).to_string()
 }
