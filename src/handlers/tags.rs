@@ -1,6 +1,7 @@
 //! `GET /v2/<name>/tags/list` and `GET /v2/_catalog`: sorted lists with `n` / `last` paging.
 
 use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
 
 use super::{finish, header_value, Ctx, HandlerResult};
 use crate::body::RegistryBody;
@@ -45,20 +46,27 @@ fn parse_n(ctx: &Ctx<'_>) -> Result<Option<usize>, RegistryError> {
     }
 }
 
+/// `{"name": .., "tags": [..]}`, serialized from the borrowed page.
+#[derive(Serialize)]
+struct TagList<'a> {
+    name: &'a str,
+    tags: &'a [String],
+}
+
+/// `{"repositories": [..]}`.
+#[derive(Serialize)]
+struct Catalog<'a> {
+    repositories: &'a [String],
+}
+
 fn json_page(
-    key: &str,
-    name: Option<&str>,
+    body: impl Serialize,
     page: &Page<'_>,
     link_base: &str,
     n: Option<usize>,
     cap: usize,
 ) -> HandlerResult {
-    let mut doc = serde_json::Map::new();
-    if let Some(name) = name {
-        doc.insert("name".into(), name.into());
-    }
-    doc.insert(key.into(), page.items.to_vec().into());
-    let body = serde_json::Value::Object(doc).to_string();
+    let body = serde_json::to_string(&body).map_err(|e| RegistryError::internal(&e))?;
     let mut builder = http::Response::builder()
         .status(StatusCode::OK)
         .header(
@@ -98,8 +106,10 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &str) -> HandlerResult {
     let cap = ctx.config.page_cap;
     let page = page(&tags, n, last, cap);
     json_page(
-        "tags",
-        Some(name),
+        TagList {
+            name,
+            tags: page.items,
+        },
         &page,
         &format!("/v2/{name}/tags/list"),
         n,
@@ -122,7 +132,10 @@ pub(super) async fn catalog(ctx: &Ctx<'_>) -> HandlerResult {
     let repos = ctx.storage().list_repositories().await?;
     let cap = ctx.config.page_cap;
     let page = page(&repos, n, last, cap);
-    json_page("repositories", None, &page, "/v2/_catalog", n, cap)
+    let body = Catalog {
+        repositories: page.items,
+    };
+    json_page(body, &page, "/v2/_catalog", n, cap)
 }
 
 #[cfg(test)]
