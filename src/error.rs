@@ -116,6 +116,8 @@ pub struct RegistryError {
     message: Cow<'static, str>,
     detail: Option<serde_json::Value>,
     headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// What went wrong inside the registry, for the log only (never sent to the client).
+    cause: Option<String>,
 }
 
 impl RegistryError {
@@ -127,6 +129,7 @@ impl RegistryError {
             message: message.into(),
             detail: None,
             headers: Vec::new(),
+            cause: None,
         }
     }
 
@@ -154,11 +157,17 @@ impl RegistryError {
     }
 
     /// A 500 for a failure that is the registry's, not the client's. The message stays generic.
+    /// The cause (paths on disk, OS errors) is kept for the log, not sent to the client.
     pub fn internal(cause: &dyn fmt::Display) -> Self {
-        // The cause (paths on disk, OS errors) goes to the log, not to the client.
-        tracing::error!(error = %cause, "registry internal error");
-        Self::new(ErrorCode::Unsupported, "internal storage error")
-            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+        let mut e = Self::new(ErrorCode::Unsupported, "internal storage error")
+            .with_status(StatusCode::INTERNAL_SERVER_ERROR);
+        e.cause = Some(cause.to_string());
+        e
+    }
+
+    /// The internal cause of a 500, for logging.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// The status.

@@ -138,9 +138,8 @@ where
                 .with_detail(serde_json::json!({ "tag": bad })),
         );
     }
-    let content_type = ctx.header(header::CONTENT_TYPE).map(str::to_owned);
     let bytes = read_limited(body, limit).await?;
-    let manifest = manifest::parse(&bytes, content_type.as_deref())
+    let manifest = manifest::parse(&bytes, ctx.header(header::CONTENT_TYPE))
         .map_err(|e| RegistryError::new(ErrorCode::ManifestInvalid, e.0))?;
 
     let algorithm = match reference {

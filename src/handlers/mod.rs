@@ -113,7 +113,8 @@ where
     };
     let mut response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
-            tracing::error!(method = %parts.method, path, error = %e, "registry request failed");
+            let cause = e.cause().unwrap_or("");
+            tracing::error!(method = %parts.method, path, error = %e, cause, "registry request failed");
         }
         let mut response = e.into_response();
         if declares_body(&parts.headers) {
@@ -144,43 +145,42 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let m = ctx.method.clone();
     match endpoint {
-        Endpoint::Base => match m {
+        Endpoint::Base => match *ctx.method {
             Method::GET | Method::HEAD => base::get(&ctx),
             _ => not_allowed("GET, HEAD"),
         },
-        Endpoint::Catalog => match m {
+        Endpoint::Catalog => match *ctx.method {
             Method::GET => tags::catalog(&ctx).await,
             _ => not_allowed("GET"),
         },
-        Endpoint::Tags { name } => match m {
+        Endpoint::Tags { name } => match *ctx.method {
             Method::GET => tags::list(&ctx, name).await,
             _ => not_allowed("GET"),
         },
-        Endpoint::Manifest { name, reference } => match m {
+        Endpoint::Manifest { name, reference } => match *ctx.method {
             Method::GET | Method::HEAD => manifests::get(&ctx, name, reference).await,
             Method::PUT => manifests::put(&ctx, body, name, reference).await,
             Method::DELETE => manifests::delete(&ctx, name, reference).await,
             _ => not_allowed("GET, HEAD, PUT, DELETE"),
         },
-        Endpoint::Blob { name, digest } => match m {
+        Endpoint::Blob { name, digest } => match *ctx.method {
             Method::GET | Method::HEAD => blobs::get(&ctx, name, digest).await,
             Method::DELETE => blobs::delete(&ctx, name, digest).await,
             _ => not_allowed("GET, HEAD, DELETE"),
         },
-        Endpoint::UploadStart { name } => match m {
+        Endpoint::UploadStart { name } => match *ctx.method {
             Method::POST => uploads::start(&ctx, body, name).await,
             _ => not_allowed("POST"),
         },
-        Endpoint::Upload { name, id } => match m {
+        Endpoint::Upload { name, id } => match *ctx.method {
             Method::GET => uploads::status(&ctx, name, id),
             Method::PATCH => uploads::patch(&ctx, body, name, id).await,
             Method::PUT => uploads::finish_upload(&ctx, body, name, id).await,
             Method::DELETE => uploads::cancel(&ctx, name, id),
             _ => not_allowed("GET, PATCH, PUT, DELETE"),
         },
-        Endpoint::Referrers { name, digest } => match m {
+        Endpoint::Referrers { name, digest } => match *ctx.method {
             Method::GET => referrers::list(&ctx, name, digest).await,
             _ => not_allowed("GET"),
         },
