@@ -94,6 +94,17 @@ async fn bad_content_range_on_patch_is_416() {
         assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE, "{bad}");
         assert!(r.error_code().is_some());
     }
+    // A range as long as u64 allows: no overflow, just a length that does not match.
+    let r = s
+        .send(
+            "PATCH",
+            &loc,
+            &[("content-range", "0-18446744073709551615")],
+            "ab",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code().as_deref(), Some("SIZE_INVALID"));
     // A chunk shorter than its range ends with SIZE_INVALID, not a 500.
     let r = s
         .send("PATCH", &loc, &[("content-range", "0-9")], "abc")

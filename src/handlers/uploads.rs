@@ -345,7 +345,7 @@ fn check_chunk_range(ctx: &Ctx<'_>, offset: u64) -> Result<Option<u64>, Registry
         .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
         .with_header(header::RANGE, range_value(offset)?));
     }
-    let len = range.last - range.first + 1;
+    let len = range.len();
     if let Some(declared) = ctx.content_length()? {
         if declared != len {
             return Err(RegistryError::new(
