@@ -8,7 +8,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::RegistryBody;
 use crate::protocol::{DigestError, PathError};
-use crate::storage;
+use crate::{legacy_storage, storage};
 
 /// The error codes of the distribution spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,8 +248,33 @@ impl From<PathError> for RegistryError {
     }
 }
 
+impl From<legacy_storage::Error> for RegistryError {
+    fn from(e: legacy_storage::Error) -> Self {
+        RegistryError::internal(&e)
+    }
+}
+
+/// Storage failures the handlers did not turn into a protocol answer (they map
+/// [`storage::Error::NotFound`] to the right `*_UNKNOWN` code themselves): a full store is
+/// 507, a store that is down or throttling 503 with `Retry-After`, anything else 500. The
+/// cause goes to the log only.
 impl From<storage::Error> for RegistryError {
     fn from(e: storage::Error) -> Self {
-        RegistryError::internal(&e)
+        match &e {
+            storage::Error::Full { .. } => {
+                let mut r = RegistryError::internal(&e)
+                    .with_status(StatusCode::INSUFFICIENT_STORAGE);
+                r.message = Cow::Borrowed("the registry's storage is full");
+                r
+            }
+            storage::Error::Unavailable { .. } => {
+                let mut r = RegistryError::internal(&e)
+                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                r.message = Cow::Borrowed("the registry's storage is unavailable; retry later");
+                r
+            }
+            _ => RegistryError::internal(&e),
+        }
     }
 }

@@ -8,7 +8,7 @@ use tower::Layer;
 
 use crate::handlers::Shared;
 use crate::service::Oci;
-use crate::storage::{FsStorage, Storage};
+use crate::legacy_storage::{FsStorage, Storage};
 
 /// Settings shared by every clone of the service.
 #[derive(Clone, Copy, Debug)]

@@ -6,7 +6,7 @@ use super::{check_deletes, empty, finish, header_value, Ctx, HandlerResult};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::{ByteRange, Digest, DigestRef};
-use crate::storage::{BlobReader, Error as StorageError};
+use crate::legacy_storage::{BlobReader, Error as StorageError};
 
 fn blob_unknown(digest: DigestRef<'_>) -> RegistryError {
     RegistryError::from_code(ErrorCode::BlobUnknown)

@@ -9,7 +9,7 @@ use http_body::Body;
 
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::Hasher;
-use crate::storage::StagedBlob;
+use crate::legacy_storage::StagedBlob;
 use crate::BoxError;
 
 /// Why a body could not be read.

@@ -10,7 +10,7 @@ use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::manifest::{self, Manifest};
 use crate::protocol::{name::is_valid_tag, Algorithm, Digest, Reference};
-use crate::storage::{Referrer, Storage, StoredManifest};
+use crate::legacy_storage::{Referrer, Storage, StoredManifest};
 use crate::BoxError;
 
 /// The most `?tag=` values one PUT may carry; more is 414.

@@ -20,7 +20,7 @@ use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::layer::Config;
 use crate::protocol::{query::percent_decode, Endpoint, Query};
-use crate::storage::Storage;
+use crate::legacy_storage::Storage;
 use crate::BoxError;
 
 pub(crate) use uploads::UploadSessions;

@@ -20,7 +20,7 @@ use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::layer::Config;
 use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
-use crate::storage::StagedBlob;
+use crate::legacy_storage::StagedBlob;
 use crate::BoxError;
 
 /// The most sessions open at once; more get 429.

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest as _, Sha256, Sha512};
 
 /// A digest algorithm this registry can compute.
@@ -268,6 +269,40 @@ impl Hasher {
         match self {
             Hasher::Sha256(h) => h.update(data),
             Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The hash state as bytes (104 for SHA-256, 208 for SHA-512), to store with an upload
+    /// session and continue in another process with [`Hasher::restore`].
+    pub fn save(&self) -> bytes::Bytes {
+        match self {
+            Hasher::Sha256(h) => bytes::Bytes::copy_from_slice(&h.serialize()),
+            Hasher::Sha512(h) => bytes::Bytes::copy_from_slice(&h.serialize()),
+        }
+    }
+
+    /// A hash continued from [`Hasher::save`]'s bytes; `None` when they are not a saved state
+    /// of `algorithm`.
+    ///
+    /// ```
+    /// use tower_oci::protocol::{Algorithm, Digest, Hasher};
+    /// let mut h = Hasher::new(Algorithm::Sha256);
+    /// h.update(b"hello ");
+    /// let mut resumed = Hasher::restore(Algorithm::Sha256, &h.save()).unwrap();
+    /// resumed.update(b"world");
+    /// assert_eq!(resumed.finalize(), Digest::of(Algorithm::Sha256, b"hello world"));
+    /// assert!(Hasher::restore(Algorithm::Sha512, &h.save()).is_none());
+    /// ```
+    pub fn restore(algorithm: Algorithm, state: &[u8]) -> Option<Self> {
+        match algorithm {
+            Algorithm::Sha256 => {
+                let state = state.try_into().ok()?;
+                Sha256::deserialize(state).ok().map(Hasher::Sha256)
+            }
+            Algorithm::Sha512 => {
+                let state = state.try_into().ok()?;
+                Sha512::deserialize(state).ok().map(Hasher::Sha512)
+            }
         }
     }
 

@@ -1,15 +1,31 @@
-//! Where the registry keeps its data: a content-addressed blob store plus per-repository
-//! metadata (which blobs and manifests a repository holds, its tags, its referrers).
+//! The storage API: what a backend implements, and the backends that ship with the crate.
 //!
-//! Handlers see only the [`Storage`] trait, so another backend (an object store, say) can follow
-//! without touching them. [`FsStorage`] keeps everything under one directory on local disk.
+//! A backend stores blobs (content-addressed, linked into repositories), manifests with their
+//! tags and referrers entries, and upload sessions. The registry's protocol rules (what a
+//! manifest references, which referrers entry it gets, digest checks, session caps and expiry)
+//! live above this trait, once; a backend owns the atomicity, crash safety and ordering of each
+//! operation, as the method docs state. [`testkit`] (feature `testkit`) proves a backend keeps
+//! that contract: every backend of this crate runs it in `cargo test`.
 //!
-//! Digests are computed by the caller while bytes stream in; a [`StagedBlob`] is committed
-//! under a digest only after the caller has checked that the bytes hash to it.
+//! Shaped after `object_store`: option structs with `Default` (a new option is not a breaking
+//! change), one spelling of absence ([`Error::NotFound`]), sorted listings with an offset
+//! ([`ListOptions`]), reads that return size and bytes in one call ([`GetResult`]), and a
+//! writer object for uploads ([`UploadWriter`]).
+//!
+//! # Writing a backend
+//!
+//! Implement [`Storage`] (every method returns a boxed future, so the trait is object-safe),
+//! then run the kit against it:
+//!
+//! ```ignore
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn my_backend_keeps_the_contract() {
+//!     tower_oci::storage::testkit::run_all(|| MyBackend::open_fresh()).await;
+//! }
+//! ```
 
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -17,9 +33,22 @@ use tokio::io::AsyncRead;
 
 use crate::protocol::Digest;
 
+mod error;
 mod fs;
+mod memory;
+#[cfg(any(test, feature = "testkit"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+mod types;
 
+pub use error::{Error, Result, Source};
 pub use fs::FsStorage;
+pub use memory::MemoryStorage;
+pub use types::{
+    resolve_span, ContentInfo, DeleteContentOptions, GetOptions, GetResult, LinkOptions,
+    ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Span,
+    StoredManifest, UploadState,
+};
 
 /// A boxed `Send` future, as the trait's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -56,6 +85,12 @@ impl BlobReader {
         }
     }
 
+    /// These bytes.
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        let len = bytes.len() as u64;
+        BlobReader::from_reader(std::io::Cursor::new(bytes), len)
+    }
+
     /// How many bytes the blob body has.
     pub fn len(&self) -> u64 {
         self.len
@@ -76,6 +111,7 @@ impl BlobReader {
     }
 
     /// The local file, if the source is one.
+    #[allow(dead_code)]
     pub(crate) fn into_parts(self) -> (Result<std::fs::File, Pin<Box<dyn AsyncRead + Send>>>, u64) {
         match self.source {
             BlobSource::File(file) => (Ok(file), self.len),
@@ -97,213 +133,189 @@ impl fmt::Debug for BlobReader {
     }
 }
 
-/// A manifest as stored: its exact bytes and the media type it was pushed with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredManifest {
-    /// The `Content-Type` it was pushed with (also the `mediaType` field when present).
-    pub media_type: String,
-    /// The bytes exactly as pushed.
-    pub bytes: Bytes,
-}
-
-/// One entry of a subject's referrers list: a descriptor of the referring manifest.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Referrer {
-    /// Digest of the referring manifest.
-    pub digest: Digest,
-    /// Its media type.
-    pub media_type: String,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Its `artifactType`, or for an image manifest without one, its config's media type.
-    pub artifact_type: Option<String>,
-    /// Its `annotations` object, as JSON text (`None` when it has none).
-    pub annotations: Option<String>,
-}
-
-/// Errors from a storage backend.
-#[derive(Debug)]
-pub enum Error {
-    /// The named blob, manifest, tag or upload does not exist.
-    NotFound,
-    /// A data or metadata file on disk is not what the backend wrote (e.g. a torn tag file).
-    Corrupt(String),
-    /// An I/O failure.
-    Io(io::Error),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::NotFound => f.write_str("not found"),
-            Error::Corrupt(what) => write!(f, "corrupt storage: {what}"),
-            Error::Io(e) => write!(f, "storage I/O error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::NotFound {
-            Error::NotFound
-        } else {
-            Error::Io(e)
-        }
-    }
-}
-
-/// Storage results.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Bytes being written for a blob whose digest is not yet known to be right.
+/// Bytes being appended to an upload: a stored session ([`Storage::resume_upload`]) or a blob
+/// staged with no session ([`Storage::stage_blob`]).
 ///
-/// Dropping it without [`commit`](StagedBlob::commit) discards what was written (the drop
-/// guard for cancelled uploads and disconnected clients).
-pub trait StagedBlob: Send + Sync + fmt::Debug {
-    /// Appends bytes. Taking `Bytes` lets a backend queue request frames without copying them.
+/// A writer holds its session exclusively until it is saved, completed or dropped. Dropping it
+/// discards what it wrote: the session stays at the offset of its last save, and a staged
+/// blob's bytes go. A writer holds no thread while its caller waits on the network.
+pub trait UploadWriter: Send + fmt::Debug {
+    /// Appends bytes. Taking `Bytes` lets a backend queue request frames without copying them;
+    /// a write error may surface on a later call instead.
     fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>>;
 
-    /// How many bytes have been written.
-    fn len(&self) -> u64;
+    /// The session's length: its stored offset plus everything written since.
+    fn offset(&self) -> u64;
 
-    /// True when nothing has been written.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    /// Everything stored so far, written bytes included (flushed first): for re-hashing a
+    /// session with another algorithm. Rare; may be slow.
+    fn read_back(&mut self) -> BoxFuture<'_, Result<BlobReader>>;
 
-    /// Makes the bytes readable as the blob `digest`, which the caller has verified, and links it
-    /// into repository `repo`. Flushes (and fsyncs when the store is durable) before the blob
-    /// becomes visible. If the blob already exists, the staged bytes are discarded and the call
-    /// still succeeds, so concurrent pushes of one blob both succeed.
-    fn commit<'a>(self: Box<Self>, repo: &'a str, digest: &'a Digest) -> BoxFuture<'a, Result<()>>;
+    /// Makes every written byte durable (as durable as the backend is), then records the
+    /// session at its new offset with `hash_state`, and releases it. Returns the stored state.
+    /// Only when this returns may the bytes be acknowledged to the client. A staged blob has no
+    /// session to save: [`Error::InvalidInput`].
+    fn save(self: Box<Self>, hash_state: Bytes) -> BoxFuture<'static, Result<UploadState>>;
+
+    /// Makes the bytes readable as blob `digest` (which the caller has verified) and links it
+    /// into `repo`, then ends the session (state and bytes). Durable before it returns. If the
+    /// blob already exists its content is kept (and its last-touched time refreshed), so
+    /// concurrent pushes of one blob both succeed.
+    fn complete<'a>(self: Box<Self>, repo: &'a str, digest: &'a Digest)
+        -> BoxFuture<'a, Result<()>>;
 }
 
-/// A registry's persistent state.
+/// A registry's persistent state. See the [module docs](self).
 ///
-/// Blobs are content-addressed and shared; a repository sees a blob only once it is linked into
-/// it (pushed there or mounted). Manifests are stored byte-exact with their media type.
+/// Keys: repository names and tags have been validated by the request parser (the spec's
+/// grammar), digests are [`Digest`]s, upload ids are what the registry issued. A backend
+/// should refuse anything else with [`Error::InvalidInput`] rather than trust it as a path.
+///
+/// Consistency: after a method returns, every later call (from any process sharing the store)
+/// sees its effect. Listings are sorted by byte order of the listed key.
 pub trait Storage: Send + Sync + fmt::Debug + 'static {
     // ---- blobs ----
 
-    /// The size of blob `digest` if repository `repo` holds it.
-    fn blob_size<'a>(
+    /// Blob `digest` as repository `repo` holds it: its size and, unless `options.head`, the
+    /// bytes of the requested span, in one call. [`Error::NotFound`] when `repo` does not hold
+    /// it.
+    fn get_blob<'a>(
         &'a self,
         repo: &'a str,
         digest: &'a Digest,
-    ) -> BoxFuture<'a, Result<Option<u64>>>;
+        options: GetOptions,
+    ) -> BoxFuture<'a, Result<GetResult>>;
 
-    /// Reads bytes `first..=last` of blob `digest` in `repo` (`None` for the whole blob).
-    /// [`Error::NotFound`] when `repo` does not hold it.
-    fn read_blob<'a>(
+    /// The stored content of blob `digest`, whichever repositories link it.
+    /// [`Error::NotFound`] when there is none.
+    fn stat_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<ContentInfo>>;
+
+    /// Links existing blob content into `repo` (a cross-repository mount) and refreshes its
+    /// last-touched time. [`Error::NotFound`] when the content does not exist, or when
+    /// `options.from` is set and that repository does not hold the blob.
+    fn link_blob<'a>(
         &'a self,
         repo: &'a str,
         digest: &'a Digest,
-        range: Option<(u64, u64)>,
-    ) -> BoxFuture<'a, Result<BlobReader>>;
-
-    /// True when some repository holds blob `digest` (for a mount without `from`).
-    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool>>;
-
-    /// Links an existing blob into `repo` (cross-repository mount). `false` when the blob is
-    /// not stored at all.
-    fn link_blob<'a>(&'a self, repo: &'a str, digest: &'a Digest) -> BoxFuture<'a, Result<bool>>;
-
-    /// Unlinks blob `digest` from `repo`. `false` when `repo` did not hold it. The content may
-    /// stay on disk while other repositories hold it.
-    fn delete_blob<'a>(&'a self, repo: &'a str, digest: &'a Digest) -> BoxFuture<'a, Result<bool>>;
-
-    /// Starts writing a new blob.
-    fn stage_blob(&self) -> BoxFuture<'_, Result<Box<dyn StagedBlob>>>;
-
-    // ---- manifests ----
-
-    /// Stores a manifest's exact bytes under `digest` (which the caller computed from them) and
-    /// makes it part of `repo`, replacing the media type if it was already there.
-    fn put_manifest<'a>(
-        &'a self,
-        repo: &'a str,
-        digest: &'a Digest,
-        manifest: StoredManifest,
+        options: LinkOptions,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// The manifest `digest` of `repo`, if `repo` holds it.
+    /// Unlinks blob `digest` from `repo`; its content stays for other repositories (garbage
+    /// collection reclaims it). [`Error::NotFound`] when `repo` did not hold it.
+    fn unlink_blob<'a>(&'a self, repo: &'a str, digest: &'a Digest) -> BoxFuture<'a, Result<()>>;
+
+    // ---- uploads ----
+
+    /// Stores a new, empty upload session. [`Error::AlreadyExists`] if the id is taken.
+    fn create_upload<'a>(&'a self, state: &'a UploadState) -> BoxFuture<'a, Result<()>>;
+
+    /// The stored state of session `id`. [`Error::NotFound`] when there is none.
+    fn get_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<UploadState>>;
+
+    /// Opens session `state.id` to append at `state.offset`, claiming it until the writer is
+    /// saved, completed or dropped. Bytes a crash left past the stored offset are discarded.
+    /// [`Error::NotFound`] when the session is gone, [`Error::Busy`] while another writer
+    /// holds it, [`Error::Conflict`] when its stored offset is no longer `state.offset`.
+    fn resume_upload<'a>(
+        &'a self,
+        state: &'a UploadState,
+    ) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>>;
+
+    /// A writer for a blob pushed in one request: no stored session, its bytes are gone unless
+    /// it is completed.
+    fn stage_blob(&self) -> BoxFuture<'_, Result<Box<dyn UploadWriter>>>;
+
+    /// Ends session `id` and removes its bytes, even while a writer holds it (that writer's
+    /// save or complete then fails). [`Error::NotFound`] when there is none.
+    fn delete_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Stored sessions, ordered by id (for expiry sweeps and counting).
+    fn list_uploads(&self, options: ListOptions) -> BoxFuture<'_, Result<Page<UploadState>>>;
+
+    // ---- manifests and tags ----
+
+    /// Manifest `digest` of `repo`. [`Error::NotFound`] when `repo` does not hold it.
     fn get_manifest<'a>(
         &'a self,
         repo: &'a str,
         digest: &'a Digest,
-    ) -> BoxFuture<'a, Result<Option<StoredManifest>>>;
+    ) -> BoxFuture<'a, Result<StoredManifest>>;
 
-    /// Removes manifest `digest` from `repo`, with every tag of `repo` that points at it.
-    /// `false` when `repo` did not hold it. Referrer entries are the caller's to remove.
+    /// Media type and size of manifest `digest` of `repo`, without its bytes (existence checks
+    /// of index children, `HEAD`). [`Error::NotFound`] when `repo` does not hold it.
+    fn manifest_meta<'a>(
+        &'a self,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<ManifestMeta>>;
+
+    /// Stores a manifest in `repo` with its tags and referrers entry, as one operation: once it
+    /// returns, all of it is visible; if it fails or the process dies part way, no tag and no
+    /// referrers entry points at a manifest `repo` does not hold. Re-putting a stored manifest
+    /// replaces its media type and adds the tags. Concurrent puts and deletes of one manifest
+    /// or tag end in the state of some serial order of them.
+    fn put_manifest<'a>(&'a self, repo: &'a str, put: &'a ManifestPut)
+        -> BoxFuture<'a, Result<()>>;
+
+    /// Removes manifest `digest` from `repo` with every tag pointing at it and its referrers
+    /// entry, as one operation (same guarantees as [`Storage::put_manifest`]).
+    /// [`Error::NotFound`] when `repo` did not hold it.
     fn delete_manifest<'a>(
         &'a self,
         repo: &'a str,
         digest: &'a Digest,
-    ) -> BoxFuture<'a, Result<bool>>;
-
-    // ---- tags ----
-
-    /// What tag `tag` of `repo` points at.
-    fn resolve_tag<'a>(
-        &'a self,
-        repo: &'a str,
-        tag: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Digest>>>;
-
-    /// Points tag `tag` of `repo` at manifest `digest` (atomically replacing an old value).
-    fn set_tag<'a>(
-        &'a self,
-        repo: &'a str,
-        tag: &'a str,
-        digest: &'a Digest,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// Removes a tag. `false` when it did not exist.
-    fn delete_tag<'a>(&'a self, repo: &'a str, tag: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// What tag `tag` of `repo` points at. [`Error::NotFound`] when it does not exist.
+    fn get_tag<'a>(&'a self, repo: &'a str, tag: &'a str) -> BoxFuture<'a, Result<Digest>>;
 
-    /// Every tag of `repo` in lexical (byte) order; `None` when the repository is unknown.
-    fn list_tags<'a>(&'a self, repo: &'a str) -> BoxFuture<'a, Result<Option<Vec<String>>>>;
+    /// Removes a tag (the manifest stays). [`Error::NotFound`] when it did not exist.
+    fn delete_tag<'a>(&'a self, repo: &'a str, tag: &'a str) -> BoxFuture<'a, Result<()>>;
 
-    // ---- referrers ----
-
-    /// Records that manifest `referrer.digest` of `repo` has `subject` as its subject.
-    fn add_referrer<'a>(
+    /// One page of `repo`'s tags in byte order; the cost must not grow with the tags outside
+    /// the page. [`Error::NotFound`] when the repository does not exist.
+    fn list_tags<'a>(
         &'a self,
         repo: &'a str,
-        subject: &'a Digest,
-        referrer: Referrer,
-    ) -> BoxFuture<'a, Result<()>>;
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<String>>>;
 
-    /// Forgets a referrer entry (no error when absent).
-    fn remove_referrer<'a>(
-        &'a self,
-        repo: &'a str,
-        subject: &'a Digest,
-        referrer: &'a Digest,
-    ) -> BoxFuture<'a, Result<()>>;
-
-    /// The referrers of `subject` in `repo`, ordered by digest; empty when there are none or the
-    /// repository is unknown.
+    /// One page of the manifests of `repo` whose subject is `subject`, ordered by digest text.
+    /// Empty (never [`Error::NotFound`]) for an unknown repository or subject.
     fn list_referrers<'a>(
         &'a self,
         repo: &'a str,
         subject: &'a Digest,
-    ) -> BoxFuture<'a, Result<Vec<Referrer>>>;
+        options: ReferrerListOptions,
+    ) -> BoxFuture<'a, Result<Page<ReferrerEntry>>>;
 
     // ---- repositories ----
 
-    /// Every repository that holds anything, in lexical order.
-    fn list_repositories(&self) -> BoxFuture<'_, Result<Vec<String>>>;
+    /// One page of the repositories that exist, in byte order.
+    fn list_repositories(&self, options: ListOptions) -> BoxFuture<'_, Result<Page<String>>>;
 
-    /// True when `repo` holds any blob, manifest or tag.
+    /// True when `repo` exists: it has held a blob, a manifest or a tag (it stays known after
+    /// its last one is deleted).
     fn repository_exists<'a>(&'a self, repo: &'a str) -> BoxFuture<'a, Result<bool>>;
+
+    // ---- for garbage collection ----
+
+    /// One page of all stored blob content (manifests included), ordered by digest text.
+    fn list_blobs(&self, options: ListOptions) -> BoxFuture<'_, Result<Page<ContentInfo>>>;
+
+    /// One page of the manifests `repo` holds, ordered by digest text.
+    fn list_manifests<'a>(
+        &'a self,
+        repo: &'a str,
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<ContentInfo>>>;
+
+    /// Deletes blob content (not links: a link to deleted content reads as
+    /// [`Error::NotFound`]). With `options.untouched_since`, only content not touched since
+    /// then; [`Error::Conflict`] otherwise. [`Error::NotFound`] when there is none.
+    fn delete_blob_content<'a>(
+        &'a self,
+        digest: &'a Digest,
+        options: DeleteContentOptions,
+    ) -> BoxFuture<'a, Result<()>>;
 }

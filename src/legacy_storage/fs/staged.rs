@@ -22,7 +22,7 @@ use super::layout::Layout;
 use super::write::{blocking, rename_into_place, touch};
 use super::{invalid_name, FsStorage};
 use crate::protocol::Digest;
-use crate::storage::{BoxFuture, Error, Result, StagedBlob};
+use crate::legacy_storage::{BoxFuture, Error, Result, StagedBlob};
 
 /// Bytes buffered before a write to the file. Big writes mean few blocking-pool hops.
 const CHUNK: usize = 1 << 20;

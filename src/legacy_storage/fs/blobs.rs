@@ -9,7 +9,7 @@ use super::staged::FsStagedBlob;
 use super::write::{blocking, create_new, remove, touch};
 use super::{invalid_name, FsStorage};
 use crate::protocol::Digest;
-use crate::storage::{BlobReader, Error, Result, StagedBlob};
+use crate::legacy_storage::{BlobReader, Error, Result, StagedBlob};
 
 impl FsStorage {
     pub(super) async fn blob_size_impl(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::layout::{is_safe_name_component, REPO_BLOBS, REPO_MANIFESTS, REPO_TAGS};
 use super::write::blocking;
 use super::FsStorage;
-use crate::storage::Result;
+use crate::legacy_storage::Result;
 
 impl FsStorage {
     pub(super) async fn repository_exists_impl(&self, repo: &str) -> Result<bool> {

@@ -11,7 +11,7 @@ use super::cache::manifest_key;
 use super::write::{blocking, read_optional, remove, write_atomic};
 use super::{invalid_name, FsStorage};
 use crate::protocol::Digest;
-use crate::storage::{Error, Result, StoredManifest};
+use crate::legacy_storage::{Error, Result, StoredManifest};
 
 impl FsStorage {
     pub(super) async fn put_manifest_impl(

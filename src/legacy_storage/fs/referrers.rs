@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::write::{blocking, read_optional, remove, write_atomic};
 use super::{invalid_name, FsStorage};
 use crate::protocol::Digest;
-use crate::storage::{Error, Referrer, Result};
+use crate::legacy_storage::{Error, Referrer, Result};
 
 /// The on-disk form of a [`Referrer`]. Annotations stay JSON text, byte for byte.
 #[derive(Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use super::layout::{is_safe_tag, REPO_BLOBS, REPO_MANIFESTS};
 use super::write::{blocking, read_optional, remove, write_atomic};
 use super::FsStorage;
 use crate::protocol::Digest;
-use crate::storage::{Error, Result};
+use crate::legacy_storage::{Error, Result};
 
 impl FsStorage {
     pub(super) async fn resolve_tag_impl(&self, repo: &str, tag: &str) -> Result<Option<Digest>> {

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::storage::{Error, Result};
+use crate::legacy_storage::{Error, Result};
 
 /// Runs blocking filesystem work on tokio's blocking pool. One hop per storage call keeps the
 /// syscall-to-thread-switch ratio high (each `tokio::fs` call would be its own hop).

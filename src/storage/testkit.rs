@@ -1,0 +1,1 @@
+//! The backend test kit (to be written).
