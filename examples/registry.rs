@@ -36,6 +36,8 @@ async fn main() -> std::io::Result<()> {
     let args = support::Args::parse("registry", "A standalone OCI Distribution registry.");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    let fd_limit = support::raise_fd_limit();
+    tracing::debug!(?fd_limit, "open-file limit");
 
     let registry = OciLayer::new(&args.root)
         .durable(args.durable)

@@ -13,7 +13,7 @@ use tokio::io::AsyncRead;
 use tokio::task::JoinHandle;
 use tokio_util::io::poll_read_buf;
 
-use crate::legacy_storage::BlobReader;
+use crate::storage::BlobReader;
 use crate::BoxError;
 
 /// How much of a blob one frame carries at most.

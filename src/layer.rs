@@ -8,29 +8,8 @@ use tower::Layer;
 
 use crate::handlers::Shared;
 use crate::service::Oci;
-use crate::legacy_storage::{FsStorage, Storage};
-
-/// Settings shared by every clone of the service.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Config {
-    pub(crate) max_manifest_size: u64,
-    pub(crate) deletes_enabled: bool,
-    pub(crate) min_chunk_length: Option<u64>,
-    pub(crate) page_cap: usize,
-    pub(crate) upload_timeout: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_manifest_size: 8 * 1024 * 1024,
-            deletes_enabled: true,
-            min_chunk_length: None,
-            page_cap: 1000,
-            upload_timeout: Duration::from_secs(60 * 60),
-        }
-    }
-}
+use crate::settings::Config;
+use crate::storage::{FsStorage, Storage};
 
 /// Mounts an OCI Distribution registry at `/v2/` in front of any service.
 ///
@@ -109,10 +88,24 @@ impl OciLayer {
 }
 
 impl OciLayer {
-    /// How long an upload session may sit idle (no request working on it) before it is dropped
-    /// with its temp file; checked whenever an upload starts. Defaults to `1 hour`.
+    /// How long an upload session may sit idle (no request working on it) before a background
+    /// sweep removes it with its bytes. Defaults to `1 hour`.
     pub fn upload_timeout(mut self, idle: Duration) -> Self {
         self.config.upload_timeout = idle;
+        self
+    }
+
+    /// The most upload sessions open at once in this process; more get 429 `TOOMANYREQUESTS`.
+    /// Defaults to `4096`.
+    pub fn max_uploads(mut self, sessions: usize) -> Self {
+        self.config.max_uploads = sessions;
+        self
+    }
+
+    /// The most upload sessions open at once in one repository, so one repository cannot
+    /// take every place; more get 429 `TOOMANYREQUESTS`. Defaults to `1024`.
+    pub fn max_uploads_per_repository(mut self, sessions: usize) -> Self {
+        self.config.max_uploads_per_repository = sessions;
         self
     }
 }

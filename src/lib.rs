@@ -65,7 +65,9 @@ mod legacy_storage;
 pub mod manifest;
 pub mod protocol;
 mod service;
+mod settings;
 pub mod storage;
+mod uploads;
 
 pub use body::{RegistryBody, ResponseBody};
 pub use error::{ErrorCode, RegistryError};

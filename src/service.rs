@@ -11,7 +11,8 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::handlers::{self, Shared};
-use crate::layer::{Config, OciLayer};
+use crate::layer::OciLayer;
+use crate::settings::Config;
 use crate::protocol::path::is_registry_path;
 use crate::BoxError;
 

@@ -22,6 +22,25 @@ use tokio::net::TcpListener;
 use tower::Service;
 use tower_oci::BoxError;
 
+/// Raises this process's open-file soft limit to its hard limit, as Go's runtime does at start:
+/// every connection and every blob being read or written holds a descriptor, and the common
+/// soft limit of 1,024 would otherwise cap a registry at a few hundred clients. Returns the
+/// limit now in force (`None` when it could not be read).
+pub fn raise_fd_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    // `None` is "unlimited"; Linux never reports it for open files, so only raise to a number.
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
+        if current < maximum {
+            limit.current = Some(maximum);
+            if setrlimit(Resource::Nofile, limit.clone()).is_err() {
+                return getrlimit(Resource::Nofile).current;
+            }
+        }
+    }
+    limit.current
+}
+
 /// How long in-flight connections may keep running after a shutdown signal.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 

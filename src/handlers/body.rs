@@ -1,4 +1,4 @@
-//! Reading request bodies: streamed through a hash into a staged blob, or buffered with a cap.
+//! Reading request bodies: streamed through a hash into an upload, or buffered with a cap.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -7,9 +7,11 @@ use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http_body::Body;
 
+use tokio::task::JoinHandle;
+
 use crate::error::{ErrorCode, RegistryError};
-use crate::protocol::Hasher;
-use crate::legacy_storage::StagedBlob;
+use crate::protocol::{Algorithm, Digest, Hasher};
+use crate::storage::{BlobReader, UploadWriter};
 use crate::BoxError;
 
 /// Why a body could not be read.
@@ -42,21 +44,23 @@ where
     }
 }
 
-/// How many bytes go to the hashing thread at a time. A body smaller than this is hashed inline.
+/// How many bytes one hash job takes. A body smaller than this is hashed inline.
 const HASH_BATCH: usize = 1 << 20;
-/// Batches queued for the hashing thread before the receiver waits: room to absorb jitter.
-const HASH_QUEUE: usize = 4;
 
-/// Streams `body` into `staged`, feeding `hasher`. Returns how many bytes were written.
+/// Streams `body` into `writer`, feeding `hasher`. Returns how many bytes were written.
 ///
-/// Three stages overlap: this task receives frames and queues them for the staged blob (which
-/// writes on the blocking pool), while a hashing thread digests batches of about
-/// [`HASH_BATCH`] bytes from a bounded queue. A push is then not limited to one core doing
-/// receive, hash and write in turn, and memory stays at a few batches per upload whatever the
-/// blob size. Frames are shared (`Bytes`) between the hash and the write, never copied.
+/// Three stages overlap: this task receives frames and hands them to the writer (which writes
+/// on the blocking pool), while the hash of the previous batch of about [`HASH_BATCH`] bytes
+/// runs as a blocking-pool job of its own. No thread is held while the client is slow or
+/// stalled: a job exists only while there is a received batch to hash, at most one at a time,
+/// so memory stays at a few batches per upload whatever the blob size. Frames are shared
+/// (`Bytes`) between the hash and the write, never copied.
+///
+/// Cancel safe in the sense that matters: if the request is dropped, the writer (owned by the
+/// caller) is dropped unsaved and a hash job in flight finishes on its own.
 pub(crate) async fn stream_into<B>(
     body: B,
-    staged: &mut dyn StagedBlob,
+    writer: &mut dyn UploadWriter,
     hasher: &mut Hasher,
 ) -> Result<u64, RegistryError>
 where
@@ -65,64 +69,72 @@ where
 {
     let mut body = std::pin::pin!(body);
     let mut written = 0u64;
-    let mut worker: Option<HashWorker> = None;
+    let mut job: Option<JoinHandle<Hasher>> = None;
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_len = 0usize;
     while let Some(data) = next_data(body.as_mut()).await? {
         written += data.len() as u64;
         batch_len += data.len();
         batch.push(data.clone());
-        staged.write(data).await?;
+        writer.write(data).await?;
         if batch_len >= HASH_BATCH {
-            let worker = worker.get_or_insert_with(|| HashWorker::start(hasher));
-            worker.send(std::mem::take(&mut batch)).await?;
-            batch_len = 0;
-        }
-    }
-    match worker {
-        Some(mut worker) => {
-            if !batch.is_empty() {
-                worker.send(batch).await?;
+            if let Some(running) = job.take() {
+                *hasher = join_hash(running).await?;
             }
-            *hasher = worker.finish().await?;
+            let mut state = std::mem::replace(hasher, Hasher::new(hasher.algorithm()));
+            let full = std::mem::take(&mut batch);
+            batch_len = 0;
+            job = Some(tokio::task::spawn_blocking(move || {
+                full.iter().for_each(|data| state.update(data));
+                state
+            }));
         }
-        // A small body never left this task.
-        None => batch.iter().for_each(|data| hasher.update(data)),
     }
+    if let Some(running) = job {
+        *hasher = join_hash(running).await?;
+    }
+    // The tail (or a small body) is hashed here: less than one batch.
+    batch.iter().for_each(|data| hasher.update(data));
     Ok(written)
 }
 
-/// A blocking-pool thread that owns an upload's hash state while the body streams in.
-struct HashWorker {
-    queue: tokio::sync::mpsc::Sender<Vec<Bytes>>,
-    done: tokio::task::JoinHandle<Hasher>,
+async fn join_hash(job: JoinHandle<Hasher>) -> Result<Hasher, RegistryError> {
+    job.await.map_err(|e| RegistryError::internal(&e))
 }
 
-impl HashWorker {
-    /// Moves `hasher`'s state to a new thread (leaving a fresh one behind until `finish`).
-    fn start(hasher: &mut Hasher) -> Self {
-        let mut state = std::mem::replace(hasher, Hasher::new(hasher.algorithm()));
-        let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
-        let done = tokio::task::spawn_blocking(move || {
-            while let Some(batch) = batches.blocking_recv() {
-                batch.iter().for_each(|data| state.update(data));
+/// Hashes `reader`'s bytes with `algorithm`, one blocking-pool job per batch read (for
+/// re-hashing a session's stored bytes with another algorithm).
+pub(crate) async fn hash_reader(
+    reader: BlobReader,
+    algorithm: Algorithm,
+) -> Result<Digest, RegistryError> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = reader.into_async_read();
+    let mut hasher = Hasher::new(algorithm);
+    loop {
+        let mut buf = Vec::with_capacity(HASH_BATCH);
+        while buf.len() < HASH_BATCH {
+            let n = (&mut reader)
+                .take((HASH_BATCH - buf.len()) as u64)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|e| RegistryError::internal(&e))?;
+            if n == 0 {
+                break;
             }
-            state
-        });
-        HashWorker { queue, done }
-    }
-
-    async fn send(&mut self, batch: Vec<Bytes>) -> Result<(), RegistryError> {
-        self.queue
-            .send(batch)
-            .await
-            .map_err(|e| RegistryError::internal(&e))
-    }
-
-    /// Closes the queue and takes the state back once every batch is hashed.
-    async fn finish(self) -> Result<Hasher, RegistryError> {
-        drop(self.queue);
-        self.done.await.map_err(|e| RegistryError::internal(&e))
+        }
+        if buf.is_empty() {
+            return Ok(hasher.finalize());
+        }
+        let more = buf.len() == HASH_BATCH;
+        hasher = join_hash(tokio::task::spawn_blocking(move || {
+            hasher.update(&buf);
+            hasher
+        }))
+        .await?;
+        if !more {
+            return Ok(hasher.finalize());
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::manifest::{self, Manifest};
 use crate::protocol::{name::is_valid_tag, Algorithm, Digest, Reference};
-use crate::legacy_storage::{Referrer, Storage, StoredManifest};
+use crate::storage::{GetOptions, ManifestPut, ReferrerEntry, Storage, StoredManifest};
 use crate::BoxError;
 
 /// The most `?tag=` values one PUT may carry; more is 414.
@@ -41,62 +41,81 @@ async fn resolve(
     name: &str,
     reference: Reference<'_>,
 ) -> Result<Option<Digest>, RegistryError> {
-    Ok(match reference {
-        Reference::Digest(d) => Some(d.to_digest()),
-        Reference::Tag(tag) => storage.resolve_tag(name, tag).await?,
-    })
+    match reference {
+        Reference::Digest(d) => Ok(Some(d.to_digest())),
+        Reference::Tag(tag) => match storage.get_tag(name, tag).await {
+            Ok(digest) => Ok(Some(digest)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// `Ok(None)` for absence, so callers can answer 404 with the right code.
+fn found<T>(result: crate::storage::Result<T>) -> Result<Option<T>, RegistryError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(super) async fn get(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) -> HandlerResult {
     let storage = ctx.storage();
     let text = reference.as_str();
-    let found = match resolve(storage, name, reference).await? {
-        Some(digest) => storage
-            .get_manifest(name, &digest)
-            .await?
-            .map(|m| (digest, m)),
-        None => None,
-    };
-    let Some((digest, stored)) = found else {
+    let Some(digest) = resolve(storage, name, reference).await? else {
         return Err(not_found(storage, name, text).await);
+    };
+    // HEAD reads only the metadata; GET the bytes with their media type.
+    let (media_type, len, body) = if ctx.method == Method::HEAD {
+        match found(storage.manifest_meta(name, &digest).await)? {
+            Some(meta) => (meta.media_type, meta.size, RegistryBody::empty()),
+            None => return Err(not_found(storage, name, text).await),
+        }
+    } else {
+        match found(storage.get_manifest(name, &digest).await)? {
+            Some(stored) => (
+                stored.media_type,
+                stored.bytes.len() as u64,
+                RegistryBody::full(stored.bytes),
+            ),
+            None => return Err(not_found(storage, name, text).await),
+        }
     };
     // No Accept filtering: the stored type is served whatever the client listed.
     let builder = http::Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, header_value(&stored.media_type)?)
-        .header(
-            header::CONTENT_LENGTH,
-            HeaderValue::from(stored.bytes.len()),
-        )
+        .header(header::CONTENT_TYPE, header_value(&media_type)?)
+        .header(header::CONTENT_LENGTH, HeaderValue::from(len))
         .header("docker-content-digest", header_value(digest.as_str())?)
         .header(
             header::ETAG,
             header_value(&format!("\"{}\"", digest.as_str()))?,
         );
-    let body = if ctx.method == Method::HEAD {
-        RegistryBody::empty()
-    } else {
-        RegistryBody::full(stored.bytes)
-    };
     finish(builder, body)
 }
 
-/// Every config, layer and child the manifest names must be in the repository.
+/// Every config, layer and child the manifest names must be in the repository. Each distinct
+/// reference is checked once, children by existence (never by reading them).
 async fn check_references(
     storage: &dyn Storage,
     name: &str,
     manifest: &Manifest,
 ) -> Result<(), RegistryError> {
+    let mut seen = std::collections::HashSet::new();
     for reference in &manifest.references {
-        let present = if reference.external {
-            true
-        } else if reference.is_manifest {
-            storage
-                .get_manifest(name, &reference.digest)
-                .await?
-                .is_some()
+        if reference.external || !seen.insert(&reference.digest) {
+            continue;
+        }
+        let present = if reference.is_manifest {
+            found(storage.manifest_meta(name, &reference.digest).await)?.is_some()
         } else {
-            storage.blob_size(name, &reference.digest).await?.is_some()
+            found(
+                storage
+                    .get_blob(name, &reference.digest, GetOptions::head())
+                    .await,
+            )?
+            .is_some()
         };
         if !present {
             return Err(RegistryError::from_code(ErrorCode::ManifestBlobUnknown)
@@ -104,6 +123,31 @@ async fn check_references(
         }
     }
     Ok(())
+}
+
+/// The descriptor a referrers list serves for this manifest, serialized once, here.
+fn referrer_descriptor(
+    manifest: &Manifest,
+    digest: &Digest,
+    size: u64,
+) -> Result<Bytes, RegistryError> {
+    let json = |text: &str| serde_json::to_string(text).map_err(|e| RegistryError::internal(&e));
+    let mut out = format!(
+        "{{\"mediaType\":{},\"digest\":{},\"size\":{size}",
+        json(&manifest.media_type)?,
+        json(digest.as_str())?,
+    );
+    if let Some(artifact_type) = &manifest.artifact_type {
+        out.push_str(",\"artifactType\":");
+        out.push_str(&json(artifact_type)?);
+    }
+    if let Some(annotations) = &manifest.annotations {
+        // Already JSON object text, serialized by the manifest parser.
+        out.push_str(",\"annotations\":");
+        out.push_str(annotations);
+    }
+    out.push('}');
+    Ok(Bytes::from(out))
 }
 
 pub(super) async fn put<B>(
@@ -157,38 +201,28 @@ where
             );
         }
     }
-    let storage = ctx.shared.storage.as_ref();
+    let storage = ctx.storage();
     check_references(storage, name, &manifest).await?;
 
     let size = bytes.len() as u64;
-    storage
-        .put_manifest(
-            name,
-            &digest,
-            StoredManifest {
-                media_type: manifest.media_type.clone(),
-                bytes,
-            },
-        )
-        .await?;
+    let tags = match reference {
+        Reference::Tag(tag) => vec![tag.to_owned()],
+        Reference::Digest(_) => extra_tags.iter().map(|t| t.to_string()).collect(),
+    };
+    let mut put = ManifestPut::new(
+        digest.clone(),
+        StoredManifest::new(manifest.media_type.clone(), bytes),
+    )
+    .with_tags(tags);
     if let Some(subject) = &manifest.subject {
-        let referrer = Referrer {
-            digest: digest.clone(),
-            media_type: manifest.media_type.clone(),
-            size,
-            artifact_type: manifest.artifact_type.clone(),
-            annotations: manifest.annotations.clone(),
-        };
-        storage.add_referrer(name, subject, referrer).await?;
+        let entry = ReferrerEntry::new(
+            digest.clone(),
+            manifest.artifact_type.clone(),
+            referrer_descriptor(&manifest, &digest, size)?,
+        );
+        put = put.with_referrer(subject.clone(), entry);
     }
-    match reference {
-        Reference::Tag(tag) => storage.set_tag(name, tag, &digest).await?,
-        Reference::Digest(_) => {
-            for tag in &extra_tags {
-                storage.set_tag(name, tag, &digest).await?;
-            }
-        }
-    }
+    storage.put_manifest(name, &put).await?;
 
     let mut builder = empty(StatusCode::CREATED)
         .header(
@@ -208,28 +242,14 @@ where
 pub(super) async fn delete(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) -> HandlerResult {
     check_deletes(ctx)?;
     let storage = ctx.storage();
-    let deleted = match reference {
-        Reference::Tag(tag) => storage.delete_tag(name, tag).await?,
-        Reference::Digest(d) => {
-            let digest = d.to_digest();
-            match storage.get_manifest(name, &digest).await? {
-                None => false,
-                Some(stored) => {
-                    let subject = manifest::parse(&stored.bytes, Some(&stored.media_type))
-                        .ok()
-                        .and_then(|m| m.subject);
-                    let deleted = storage.delete_manifest(name, &digest).await?;
-                    if let Some(subject) = subject {
-                        storage.remove_referrer(name, &subject, &digest).await?;
-                    }
-                    deleted
-                }
-            }
-        }
+    // Deleting by digest takes the manifest's tags and referrers entry with it, in storage.
+    let result = match reference {
+        Reference::Tag(tag) => storage.delete_tag(name, tag).await,
+        Reference::Digest(d) => storage.delete_manifest(name, &d.to_digest()).await,
     };
-    if deleted {
-        finish(empty(StatusCode::ACCEPTED), RegistryBody::empty())
-    } else {
-        Err(not_found(storage, name, reference.as_str()).await)
+    match result {
+        Ok(()) => finish(empty(StatusCode::ACCEPTED), RegistryBody::empty()),
+        Err(e) if e.is_not_found() => Err(not_found(storage, name, reference.as_str()).await),
+        Err(e) => Err(e.into()),
     }
 }

@@ -18,25 +18,24 @@ use http_body::Body;
 
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
-use crate::layer::Config;
 use crate::protocol::{query::percent_decode, Endpoint, Query};
-use crate::legacy_storage::Storage;
+use crate::settings::Config;
+use crate::storage::Storage;
+use crate::uploads::Sessions;
 use crate::BoxError;
-
-pub(crate) use uploads::UploadSessions;
 
 /// State shared by every clone of the service.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) uploads: UploadSessions,
+    pub(crate) uploads: Arc<Sessions>,
 }
 
 impl Shared {
     pub(crate) fn new(storage: Arc<dyn Storage>) -> Self {
         Shared {
             storage,
-            uploads: UploadSessions::default(),
+            uploads: Arc::new(Sessions::default()),
         }
     }
 }
@@ -100,6 +99,9 @@ where
 {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
+    shared
+        .uploads
+        .start_sweeper(Arc::downgrade(&shared.storage), config.upload_timeout);
     let ctx = Ctx {
         shared: &shared,
         config,
@@ -174,10 +176,10 @@ where
             _ => not_allowed("POST"),
         },
         Endpoint::Upload { name, id } => match *ctx.method {
-            Method::GET => uploads::status(&ctx, name, id),
+            Method::GET => uploads::status(&ctx, name, id).await,
             Method::PATCH => uploads::patch(&ctx, body, name, id).await,
             Method::PUT => uploads::finish_upload(&ctx, body, name, id).await,
-            Method::DELETE => uploads::cancel(&ctx, name, id),
+            Method::DELETE => uploads::cancel(&ctx, name, id).await,
             _ => not_allowed("GET, PATCH, PUT, DELETE"),
         },
         Endpoint::Referrers { name, digest } => match *ctx.method {

@@ -1,49 +1,53 @@
-//! `GET /v2/<name>/referrers/<digest>[?artifactType=]`: the manifests whose subject is `digest`.
+//! `GET /v2/<name>/referrers/<digest>[?artifactType=]`: the manifests whose subject is `digest`,
+//! as an image index of their stored descriptors, paged with `Link` like tag lists.
+//!
+//! Descriptors were serialized when the referring manifest was pushed; a page concatenates
+//! them without parsing anything, and is bounded in entries and in bytes.
 
+use bytes::{BufMut, BytesMut};
 use http::{header, HeaderValue, StatusCode};
 
-use super::{finish, Ctx, HandlerResult};
+use super::{finish, header_value, Ctx, HandlerResult};
 use crate::body::RegistryBody;
-
+use crate::error::{ErrorCode, RegistryError};
 use crate::manifest::OCI_INDEX;
-use crate::protocol::DigestRef;
+use crate::protocol::{Digest, DigestRef};
+use crate::storage::{ListOptions, ReferrerListOptions};
+
+/// Descriptor bytes one page holds at most (one larger descriptor still goes out alone).
+const PAGE_BYTES: usize = 4 << 20;
 
 pub(super) async fn list(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> HandlerResult {
     let filter = ctx.param("artifactType")?;
+    let last = match ctx.param("last")? {
+        Some(raw) => Some(Digest::parse(&raw).map_err(|_| {
+            RegistryError::new(ErrorCode::Unsupported, "`last` must be a digest")
+                .with_status(StatusCode::BAD_REQUEST)
+        })?),
+        None => None,
+    };
+    let limit = ctx.config.page_cap.max(1);
+    let options = ReferrerListOptions::new(
+        ListOptions::new(last.map(|d| d.as_str().to_owned()), limit),
+        filter.as_deref().map(str::to_owned),
+        PAGE_BYTES,
+    );
     // An unknown repository or subject has no referrers: 200 with an empty index, never 404.
-    let referrers = ctx
+    let page = ctx
         .storage()
-        .list_referrers(name, &digest.to_digest())
+        .list_referrers(name, &digest.to_digest(), options)
         .await?;
-    let manifests: Vec<serde_json::Value> = referrers
-        .into_iter()
-        .filter(|r| match &filter {
-            Some(want) => r.artifact_type.as_deref() == Some(want.as_ref()),
-            None => true,
-        })
-        .map(|r| {
-            let mut d = serde_json::Map::new();
-            d.insert("mediaType".into(), r.media_type.into());
-            d.insert("digest".into(), r.digest.as_str().into());
-            d.insert("size".into(), r.size.into());
-            if let Some(t) = r.artifact_type {
-                d.insert("artifactType".into(), t.into());
-            }
-            if let Some(a) = r
-                .annotations
-                .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
-            {
-                d.insert("annotations".into(), a);
-            }
-            serde_json::Value::Object(d)
-        })
-        .collect();
-    let body = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": manifests,
-    })
-    .to_string();
+    let head = format!("{{\"schemaVersion\":2,\"mediaType\":\"{OCI_INDEX}\",\"manifests\":[");
+    let size = head.len() + 2 + page.items.iter().map(|e| e.descriptor.len() + 1).sum::<usize>();
+    let mut body = BytesMut::with_capacity(size);
+    body.put_slice(head.as_bytes());
+    for (i, entry) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(&entry.descriptor);
+    }
+    body.put_slice(b"]}");
     let mut builder = http::Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, HeaderValue::from_static(OCI_INDEX))
@@ -54,5 +58,33 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Ha
             HeaderValue::from_static("artifactType"),
         );
     }
-    finish(builder, RegistryBody::full(body))
+    if page.more {
+        if let Some(last) = page.items.last() {
+            let mut next = format!(
+                "</v2/{name}/referrers/{}?last={}",
+                digest.as_str(),
+                last.digest.as_str()
+            );
+            if let Some(filter) = &filter {
+                next.push_str("&artifactType=");
+                next.push_str(&percent_encode(filter));
+            }
+            next.push_str(">; rel=\"next\"");
+            builder = builder.header(header::LINK, header_value(&next)?);
+        }
+    }
+    finish(builder, RegistryBody::full(body.freeze()))
+}
+
+/// Percent-encodes everything but unreserved characters (for a query value in a `Link`).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

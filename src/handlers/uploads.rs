@@ -1,145 +1,37 @@
 //! Blob uploads: `POST /v2/<name>/blobs/uploads/` (start, single-request push, mount) and
 //! `GET` / `PATCH` / `PUT` / `DELETE /v2/<name>/blobs/uploads/<id>`.
 //!
-//! A session lives in memory: its staged blob and the hash state of everything received so
-//! far, so no byte is read back to compute the digest. While a request works on a session it
-//! is leased out of the table; if that request is dropped (client gone), the lease's drop
-//! removes the session and the staged blob's drop deletes its temp file.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+//! A session is stored (its bytes and the serialized hash of them), not held by this process:
+//! every request reads the stored state, resumes it, streams its body in through the hash, and
+//! saves the new offset and hash state before answering. A restart, a crash or another replica
+//! on the same storage can therefore continue any session at its last acknowledged byte. A
+//! request that fails or is dropped part way leaves the session at its last saved offset.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body::Body;
 
-use super::body::stream_into;
-use super::{empty, finish, header_value, Ctx, HandlerResult, Shared};
+use super::body::{hash_reader, stream_into};
+use super::{empty, finish, header_value, Ctx, HandlerResult};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
-use crate::layer::Config;
 use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
-use crate::legacy_storage::StagedBlob;
+use crate::settings::Config;
+use crate::storage::{Error as StorageError, LinkOptions, UploadState, UploadWriter};
+use crate::uploads::CapReached;
 use crate::BoxError;
-
-/// The most sessions open at once; more get 429.
-const MAX_SESSIONS: usize = 4096;
-
-/// An open upload.
-#[derive(Debug)]
-struct Session {
-    repo: String,
-    hasher: Hasher,
-    staged: Box<dyn StagedBlob>,
-    touched: Instant,
-}
-
-#[derive(Debug)]
-enum Slot {
-    Idle(Box<Session>),
-    /// A request is working on it; holds the repository so status requests still match.
-    Busy {
-        repo: String,
-        offset: u64,
-    },
-}
-
-/// The open upload sessions of one registry.
-#[derive(Debug, Default)]
-pub(crate) struct UploadSessions {
-    slots: Mutex<HashMap<String, Slot>>,
-}
-
-impl UploadSessions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
-        // A panic while holding the lock cannot leave the map half-updated (every update is a
-        // single insert/remove), so a poisoned lock is still usable.
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// A session taken out of the table for the length of one request.
-struct Lease {
-    shared: Arc<Shared>,
-    id: String,
-    session: Option<Box<Session>>,
-}
-
-impl Lease {
-    fn session(&mut self) -> &mut Session {
-        // Always Some until `put_back` / `finish` consume the lease.
-        self.session
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("lease used after release"))
-    }
-
-    /// Returns the session to the table, ready for the next request.
-    fn put_back(mut self) {
-        if let Some(mut session) = self.session.take() {
-            session.touched = Instant::now();
-            let mut slots = self.shared.uploads.lock();
-            // A DELETE may have cancelled the session meanwhile; then it stays gone.
-            if let Some(slot @ Slot::Busy { .. }) = slots.get_mut(&self.id) {
-                *slot = Slot::Idle(session);
-            }
-        }
-    }
-
-    /// Ends the session and hands over its parts.
-    fn into_session(mut self) -> Box<Session> {
-        self.shared.uploads.lock().remove(&self.id);
-        self.session
-            .take()
-            .unwrap_or_else(|| unreachable!("lease used after release"))
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if self.session.is_some() {
-            // The request ended without returning the session (error or disconnect): the
-            // session's state no longer matches its bytes, so it goes.
-            self.shared.uploads.lock().remove(&self.id);
-        }
-    }
-}
 
 fn upload_unknown(id: &str) -> RegistryError {
     RegistryError::from_code(ErrorCode::BlobUploadUnknown)
         .with_detail(serde_json::json!({ "uuid": id }))
 }
 
-/// Takes session `id` of `repo` out of the table. A session of another repository is unknown.
-fn lease(shared: &Arc<Shared>, repo: &str, id: &str) -> Result<Lease, RegistryError> {
-    let mut slots = shared.uploads.lock();
-    match slots.get(id) {
-        Some(Slot::Idle(s)) if s.repo == repo => {}
-        Some(Slot::Busy { repo: r, .. }) if r == repo => {
-            return Err(RegistryError::new(
-                ErrorCode::BlobUploadInvalid,
-                "another request is writing to this upload",
-            )
-            .with_status(StatusCode::RANGE_NOT_SATISFIABLE))
-        }
-        _ => return Err(upload_unknown(id)),
-    }
-    let Some(Slot::Idle(session)) = slots.remove(id) else {
-        return Err(upload_unknown(id));
-    };
-    slots.insert(
-        id.to_owned(),
-        Slot::Busy {
-            repo: session.repo.clone(),
-            offset: session.staged.len(),
-        },
-    );
-    drop(slots);
-    Ok(Lease {
-        shared: Arc::clone(shared),
-        id: id.to_owned(),
-        session: Some(session),
-    })
+fn busy() -> RegistryError {
+    RegistryError::new(
+        ErrorCode::BlobUploadInvalid,
+        "another request is writing to this upload",
+    )
+    .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
 }
 
 fn location(name: &str, id: &str) -> Result<HeaderValue, RegistryError> {
@@ -197,59 +89,49 @@ fn requested_algorithm(ctx: &Ctx<'_>) -> Result<Algorithm, RegistryError> {
     }
 }
 
-/// Opens a new session and records it as idle.
+/// Stores a new session, within the caps.
 async fn open_session(
     ctx: &Ctx<'_>,
     repo: &str,
     algorithm: Algorithm,
 ) -> Result<String, RegistryError> {
     let shared = ctx.shared;
-    {
-        let mut slots = shared.uploads.lock();
-        let now = Instant::now();
-        let expired: Vec<String> = slots
-            .iter()
-            .filter(|(_, slot)| match slot {
-                Slot::Idle(s) => now.duration_since(s.touched) >= ctx.config.upload_timeout,
-                Slot::Busy { .. } => false,
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        if !expired.is_empty() {
-            let dropped: Vec<Slot> = expired.iter().filter_map(|id| slots.remove(id)).collect();
-            // Dropping a session deletes its temp file: not on this thread, not under the lock.
-            tokio::task::spawn_blocking(move || drop(dropped));
-        }
-        if slots.len() >= MAX_SESSIONS {
-            return Err(
-                RegistryError::new(ErrorCode::TooManyRequests, "too many open uploads")
-                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("10")),
-            );
-        }
-    }
-    let staged = shared.storage.stage_blob().await?;
     let id = uuid::Uuid::new_v4().hyphenated().to_string();
-    let session = Session {
-        repo: repo.to_owned(),
-        hasher: Hasher::new(algorithm),
-        staged,
-        touched: Instant::now(),
-    };
-    shared
+    let storage = ctx.storage();
+    let config = ctx.config;
+    if let Err(cap) = shared
         .uploads
-        .lock()
-        .insert(id.clone(), Slot::Idle(Box::new(session)));
+        .reserve(
+            storage,
+            &id,
+            repo,
+            config.max_uploads,
+            config.max_uploads_per_repository,
+        )
+        .await
+    {
+        let message = match cap {
+            CapReached::Global => "too many open uploads",
+            CapReached::Repository => "too many open uploads in this repository",
+        };
+        return Err(RegistryError::new(ErrorCode::TooManyRequests, message)
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("10")));
+    }
+    let state = UploadState::new(&*id, repo, algorithm, Hasher::new(algorithm).save());
+    if let Err(e) = storage.create_upload(&state).await {
+        shared.uploads.release(&id);
+        return Err(e.into());
+    }
     Ok(id)
 }
 
-/// Checks the hash of a finished upload and commits it.
-async fn commit(
+/// Checks the hash of a finished upload and completes it.
+async fn complete(
     name: &str,
     expected: &Digest,
-    hasher: Hasher,
-    staged: Box<dyn StagedBlob>,
+    actual: Digest,
+    writer: Box<dyn UploadWriter>,
 ) -> HandlerResult {
-    let actual = hasher.finalize();
     if actual != *expected {
         return Err(
             RegistryError::from_code(ErrorCode::DigestInvalid).with_detail(serde_json::json!({
@@ -258,7 +140,7 @@ async fn commit(
             })),
         );
     }
-    staged.commit(name, &actual).await?;
+    writer.complete(name, &actual).await?;
     blob_created(name, actual.as_str())
 }
 
@@ -272,13 +154,13 @@ where
         return mount_or_open(ctx, name, &mount).await;
     }
     if let Some(raw) = ctx.param("digest")? {
-        // Single-request monolithic push.
+        // Single-request monolithic push: staged with no stored session.
         let expected = parse_digest_param(&raw)?;
         let mut hasher = Hasher::new(expected.algorithm());
-        let mut staged = ctx.storage().stage_blob().await?;
-        let written = stream_into(body, staged.as_mut(), &mut hasher).await?;
+        let mut writer = ctx.storage().stage_blob().await?;
+        let written = stream_into(body, writer.as_mut(), &mut hasher).await?;
         check_declared_length(ctx, written)?;
-        return commit(name, &expected, hasher, staged).await;
+        return complete(name, &expected, hasher.finalize(), writer).await;
     }
     // A plain start; any body (some clients send `null`) is ignored.
     let algorithm = requested_algorithm(ctx)?;
@@ -288,24 +170,22 @@ where
 
 async fn mount_or_open(ctx: &Ctx<'_>, name: &str, mount: &str) -> HandlerResult {
     let digest = parse_digest_param(mount)?;
-    let storage = ctx.storage();
-    let mounted = match ctx.param("from")? {
-        Some(from) => {
-            if !is_valid_name(&from) {
-                return Err(RegistryError::new(
-                    ErrorCode::NameInvalid,
-                    "invalid `from` repository name",
-                ));
-            }
-            storage.blob_size(&from, &digest).await?.is_some()
-                && storage.link_blob(name, &digest).await?
+    let options = match ctx.param("from")? {
+        Some(from) if !is_valid_name(&from) => {
+            return Err(RegistryError::new(
+                ErrorCode::NameInvalid,
+                "invalid `from` repository name",
+            ))
         }
+        Some(from) => LinkOptions::from_repository(from),
         // Without `from`, any repository holding it will do (to be narrowed to repositories the
         // caller may read once authorization exists).
-        None => storage.blob_exists(&digest).await? && storage.link_blob(name, &digest).await?,
+        None => LinkOptions::default(),
     };
-    if mounted {
-        return blob_created(name, digest.as_str());
+    match ctx.storage().link_blob(name, &digest, options).await {
+        Ok(()) => return blob_created(name, digest.as_str()),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
     }
     let algorithm = match ctx.query.get("digest-algorithm") {
         Some(_) => requested_algorithm(ctx)?,
@@ -357,38 +237,66 @@ fn check_chunk_range(ctx: &Ctx<'_>, offset: u64) -> Result<Option<u64>, Registry
     Ok(Some(len))
 }
 
+/// Session `id` of `name` as stored. A session of another repository is unknown.
+async fn stored_session(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<UploadState, RegistryError> {
+    match ctx.storage().get_upload(id).await {
+        Ok(state) if state.repo == name => Ok(state),
+        Ok(_) => Err(upload_unknown(id)),
+        Err(e) if e.is_not_found() => Err(upload_unknown(id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Claims a stored session for this request: its writer and its hash state.
+async fn resume(
+    ctx: &Ctx<'_>,
+    state: &UploadState,
+) -> Result<(Box<dyn UploadWriter>, Hasher), RegistryError> {
+    let writer = match ctx.storage().resume_upload(state).await {
+        Ok(writer) => writer,
+        Err(StorageError::Busy { .. }) => return Err(busy()),
+        // Another request moved it on between our read and our claim.
+        Err(StorageError::Conflict { .. }) => return Err(busy()),
+        Err(e) if e.is_not_found() => return Err(upload_unknown(&state.id)),
+        Err(e) => return Err(e.into()),
+    };
+    let hasher = Hasher::restore(state.algorithm, &state.hash_state).ok_or_else(|| {
+        RegistryError::internal(&format_args!(
+            "upload {} has an unreadable hash state",
+            state.id
+        ))
+    })?;
+    Ok((writer, hasher))
+}
+
 /// `PATCH`: appends a chunk (with `Content-Range`) or a stream (without).
 pub(super) async fn patch<B>(ctx: &Ctx<'_>, body: B, name: &str, id: &str) -> HandlerResult
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let mut lease = lease(ctx.shared, name, id)?;
-    let offset = lease.session().staged.len();
-    let expected_len = match check_chunk_range(ctx, offset) {
-        Ok(len) => len,
-        Err(e) => {
-            lease.put_back();
-            return Err(e);
-        }
-    };
-    let session = lease.session();
-    let written = stream_into(body, session.staged.as_mut(), &mut session.hasher).await?;
-    if let Some(len) = expected_len {
-        if written != len {
-            // The lease's drop ends the session: its bytes no longer match any range.
-            return Err(RegistryError::new(
-                ErrorCode::SizeInvalid,
-                "chunk length does not match Content-Range",
-            ));
-        }
+    let state = stored_session(ctx, name, id).await?;
+    let expected_len = check_chunk_range(ctx, state.offset)?;
+    let _active = ctx.shared.uploads.activate(id, name);
+    let (mut writer, mut hasher) = resume(ctx, &state).await?;
+    let written = stream_into(body, writer.as_mut(), &mut hasher).await?;
+    if expected_len.is_some_and(|len| written != len) {
+        // Dropping the writer leaves the session at its last saved offset.
+        return Err(RegistryError::new(
+            ErrorCode::SizeInvalid,
+            "chunk length does not match Content-Range",
+        ));
     }
-    let offset = lease.session().staged.len();
-    lease.put_back();
-    session_response(ctx.config, StatusCode::ACCEPTED, name, id, offset)
+    let saved = match writer.save(hasher.save()).await {
+        Ok(saved) => saved,
+        // Cancelled (DELETE) while this chunk was arriving.
+        Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
+        Err(e) => return Err(e.into()),
+    };
+    session_response(ctx.config, StatusCode::ACCEPTED, name, id, saved.offset)
 }
 
-/// `PUT ?digest=`: the optional last chunk, then verify and commit.
+/// `PUT ?digest=`: the optional last chunk, then verify and complete.
 pub(super) async fn finish_upload<B>(ctx: &Ctx<'_>, body: B, name: &str, id: &str) -> HandlerResult
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -398,54 +306,44 @@ where
         RegistryError::new(ErrorCode::DigestInvalid, "the closing PUT needs ?digest=")
     })?;
     let expected = parse_digest_param(&raw)?;
-    let mut lease = lease(ctx.shared, name, id)?;
-    let offset = lease.session().staged.len();
-    if let Err(e) = check_chunk_range(ctx, offset) {
-        lease.put_back();
-        return Err(e);
-    }
-    let session = lease.session();
-    if session.staged.is_empty() && session.hasher.algorithm() != expected.algorithm() {
+    let state = stored_session(ctx, name, id).await?;
+    check_chunk_range(ctx, state.offset)?;
+    let _active = ctx.shared.uploads.activate(id, name);
+    let (mut writer, mut hasher) = resume(ctx, &state).await?;
+    if state.offset == 0 && hasher.algorithm() != expected.algorithm() {
         // Nothing hashed yet: follow the algorithm of the digest the client names.
-        session.hasher = Hasher::new(expected.algorithm());
+        hasher = Hasher::new(expected.algorithm());
     }
-    if session.hasher.algorithm() != expected.algorithm() {
-        lease.put_back();
-        return Err(RegistryError::new(
-            ErrorCode::DigestInvalid,
-            "the upload was hashed with another algorithm; start it with ?digest-algorithm=",
-        ));
-    }
-    stream_into(body, session.staged.as_mut(), &mut session.hasher).await?;
-    let Session { hasher, staged, .. } = *lease.into_session();
-    commit(name, &expected, hasher, staged).await
+    stream_into(body, writer.as_mut(), &mut hasher).await?;
+    let actual = if hasher.algorithm() == expected.algorithm() {
+        hasher.finalize()
+    } else {
+        // Started without `?digest-algorithm=` (which clients SHOULD, not MUST, send) and
+        // finished with another algorithm: hash the stored bytes once more, with that one.
+        hash_reader(writer.read_back().await?, expected.algorithm()).await?
+    };
+    let response = match complete(name, &expected, actual, writer).await {
+        Err(e) if e.code() == ErrorCode::DigestInvalid => return Err(e),
+        other => other,
+    };
+    ctx.shared.uploads.release(id);
+    response
 }
 
-/// `GET`: where the upload stands.
-pub(super) fn status(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult {
-    let offset = match ctx.shared.uploads.lock().get(id) {
-        Some(Slot::Idle(s)) if s.repo == name => s.staged.len(),
-        Some(Slot::Busy { repo, offset }) if repo == name => *offset,
-        _ => return Err(upload_unknown(id)),
-    };
-    session_response(ctx.config, StatusCode::NO_CONTENT, name, id, offset)
+/// `GET`: where the upload stands (its last saved offset).
+pub(super) async fn status(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult {
+    let state = stored_session(ctx, name, id).await?;
+    session_response(ctx.config, StatusCode::NO_CONTENT, name, id, state.offset)
 }
 
-/// `DELETE`: cancels the upload; its temp file goes with the session.
-pub(super) fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult {
-    let removed = {
-        let mut slots = ctx.shared.uploads.lock();
-        match slots.get(id) {
-            Some(Slot::Idle(s)) if s.repo == name => slots.remove(id),
-            Some(Slot::Busy { repo, .. }) if repo == name => slots.remove(id),
-            _ => None,
-        }
-    };
-    match removed {
-        Some(slot) => {
-            drop(slot);
-            finish(empty(StatusCode::NO_CONTENT), RegistryBody::empty())
-        }
-        None => Err(upload_unknown(id)),
+/// `DELETE`: cancels the upload; its bytes go with the session.
+pub(super) async fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult {
+    stored_session(ctx, name, id).await?;
+    match ctx.storage().delete_upload(id).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
+        Err(e) => return Err(e.into()),
     }
+    ctx.shared.uploads.release(id);
+    finish(empty(StatusCode::NO_CONTENT), RegistryBody::empty())
 }

@@ -28,14 +28,15 @@ impl ByteRange {
     /// Parses `bytes=<range>` with a single range. `None` when malformed or multi-range.
     ///
     /// The unit is matched case-insensitively and surrounding spaces or tabs are ignored, as
-    /// RFC 9110 allows; `a-b` with `b < a` is malformed.
+    /// RFC 9110 allows. `a-b` with `b < a` parses but never resolves, so it is answered 416
+    /// (as the OCI conformance suite expects) rather than ignored.
     ///
     /// ```
     /// use tower_oci::protocol::ByteRange;
     /// assert_eq!(ByteRange::parse("bytes=0-499"), Some(ByteRange::FromTo(0, 499)));
     /// assert_eq!(ByteRange::parse("bytes=500-"), Some(ByteRange::From(500)));
     /// assert_eq!(ByteRange::parse("bytes=-500"), Some(ByteRange::Suffix(500)));
-    /// assert_eq!(ByteRange::parse("bytes=5-4"), None);
+    /// assert_eq!(ByteRange::parse("bytes=5-4").and_then(|r| r.resolve(100)), None);
     /// assert_eq!(ByteRange::parse("items=0-1"), None);
     /// ```
     pub fn parse(header: &str) -> Option<Self> {
@@ -49,8 +50,7 @@ impl ByteRange {
             ("", suffix) => parse_u64(suffix).map(ByteRange::Suffix),
             (first, "") => parse_u64(first).map(ByteRange::From),
             (first, last) => {
-                let (first, last) = (parse_u64(first)?, parse_u64(last)?);
-                (first <= last).then_some(ByteRange::FromTo(first, last))
+                Some(ByteRange::FromTo(parse_u64(first)?, parse_u64(last)?))
             }
         }
     }
@@ -181,6 +181,9 @@ mod tests {
             ByteRange::parse("BYTES= 1-2 "),
             Some(ByteRange::FromTo(1, 2))
         );
+        // Last before first parses, and never resolves (416).
+        assert_eq!(ByteRange::parse("bytes=2-1"), Some(ByteRange::FromTo(2, 1)));
+        assert_eq!(ByteRange::parse("bytes=500-0").and_then(|r| r.resolve(1000)), None);
         assert_eq!(
             ByteRange::parse("bytes=18446744073709551615-"),
             Some(ByteRange::From(u64::MAX))
@@ -202,7 +205,6 @@ mod tests {
             "bytes=-+2",
             "bytes=1 -2",
             "bytes=1- 2",
-            "bytes=2-1",
             "bytes=0-1,2-3",
             "bytes=0-1,",
             "bytes=18446744073709551616-",

@@ -1,0 +1,258 @@
+//! Upload sessions as this process sees them: the caps on open sessions (global and per
+//! repository, reserved atomically before a session is stored), which sessions a request of
+//! this process is writing to, and the background sweep that expires idle ones.
+//!
+//! The sessions themselves (state, bytes, hash state) live in storage, so any process sharing
+//! the storage can continue them; this module only keeps counts. After a restart the counts are
+//! seeded from storage on first use. Caps are per process: replicas each enforce their own.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime};
+
+use crate::storage::{ListOptions, Storage};
+
+/// Why a session could not be reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CapReached {
+    /// The registry-wide cap.
+    Global,
+    /// The repository's cap.
+    Repository,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    /// Session id -> repository, for every session counted here.
+    repo_of: HashMap<String, String>,
+    per_repository: HashMap<String, usize>,
+    /// Sessions a request of this process is writing to: the sweep leaves them alone.
+    active: HashSet<String>,
+}
+
+impl Counts {
+    fn insert(&mut self, id: &str, repo: &str) {
+        if self.repo_of.insert(id.to_owned(), repo.to_owned()).is_none() {
+            *self.per_repository.entry(repo.to_owned()).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(repo) = self.repo_of.remove(id) {
+            if let Some(n) = self.per_repository.get_mut(&repo) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_repository.remove(&repo);
+                }
+            }
+        }
+    }
+}
+
+/// The upload-session bookkeeping of one registry.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    counts: Mutex<Counts>,
+    seeded: tokio::sync::OnceCell<()>,
+    sweeper_started: AtomicBool,
+}
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        // Every update is a few map operations that leave the maps consistent at each step, so
+        // a panic elsewhere while holding the lock cannot leave them torn.
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts the sessions storage already holds (left by an earlier run), once.
+    async fn seed(&self, storage: &dyn Storage) {
+        self.seeded
+            .get_or_init(|| async {
+                let mut after = None;
+                loop {
+                    match storage.list_uploads(ListOptions::new(after, 1000)).await {
+                        Ok(page) => {
+                            let mut counts = self.lock();
+                            for state in &page.items {
+                                counts.insert(&state.id, &state.repo);
+                            }
+                            drop(counts);
+                            after = page.items.last().map(|s| s.id.clone());
+                            if !page.more || after.is_none() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not count stored upload sessions");
+                            break;
+                        }
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Reserves a place for new session `id` of `repo`, checking both caps and counting it in
+    /// one step under one lock, so concurrent starts can never overshoot.
+    pub(crate) async fn reserve(
+        &self,
+        storage: &dyn Storage,
+        id: &str,
+        repo: &str,
+        max_total: usize,
+        max_per_repository: usize,
+    ) -> Result<(), CapReached> {
+        self.seed(storage).await;
+        let mut counts = self.lock();
+        if counts.repo_of.len() >= max_total {
+            return Err(CapReached::Global);
+        }
+        if counts.per_repository.get(repo).copied().unwrap_or(0) >= max_per_repository {
+            return Err(CapReached::Repository);
+        }
+        counts.insert(id, repo);
+        Ok(())
+    }
+
+    /// Forgets session `id` (finished, cancelled, expired, or never stored).
+    pub(crate) fn release(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// Marks session `id` as being written by a request of this process until the guard drops.
+    pub(crate) fn activate(self: &Arc<Self>, id: &str, repo: &str) -> Active {
+        let mut counts = self.lock();
+        // A session started by another process (or before a restart) is counted from now on.
+        counts.insert(id, repo);
+        counts.active.insert(id.to_owned());
+        Active {
+            sessions: Arc::clone(self),
+            id: id.to_owned(),
+        }
+    }
+
+    /// Removes sessions idle for `timeout` or longer (their bytes go with them), except those
+    /// a request of this process is writing to. Returns how many went.
+    pub(crate) async fn sweep(&self, storage: &dyn Storage, timeout: Duration) -> usize {
+        let now = SystemTime::now();
+        let mut after = None;
+        let mut expired = 0;
+        loop {
+            let page = match storage.list_uploads(ListOptions::new(after, 1000)).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "upload sweep could not list sessions");
+                    return expired;
+                }
+            };
+            for state in &page.items {
+                let idle = now.duration_since(state.updated).unwrap_or_default();
+                if idle < timeout || self.lock().active.contains(&state.id) {
+                    continue;
+                }
+                match storage.delete_upload(&state.id).await {
+                    Ok(()) => expired += 1,
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "upload sweep could not remove a session");
+                        continue;
+                    }
+                }
+                self.release(&state.id);
+            }
+            after = page.items.last().map(|s| s.id.clone());
+            if !page.more || after.is_none() {
+                return expired;
+            }
+        }
+    }
+
+    /// Starts the expiry sweep on the current tokio runtime, once. It runs every quarter of
+    /// `timeout` (between 1 s and 1 min) and ends when the registry is dropped.
+    pub(crate) fn start_sweeper(
+        self: &Arc<Self>,
+        storage: Weak<dyn Storage>,
+        timeout: Duration,
+    ) {
+        if self.sweeper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sweeper_started.store(false, Ordering::Release);
+            return;
+        };
+        let sessions = Arc::downgrade(self);
+        let every = (timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (Some(sessions), Some(storage)) = (sessions.upgrade(), storage.upgrade())
+                else {
+                    return;
+                };
+                let expired = sessions.sweep(storage.as_ref(), timeout).await;
+                if expired > 0 {
+                    tracing::debug!(expired, "expired idle upload sessions");
+                }
+            }
+        });
+    }
+
+    #[cfg(test)]
+    fn open_count(&self) -> usize {
+        self.lock().repo_of.len()
+    }
+}
+
+/// A session being written by a request of this process (see [`Sessions::activate`]).
+#[derive(Debug)]
+pub(crate) struct Active {
+    sessions: Arc<Sessions>,
+    id: String,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.sessions.lock().active.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn caps_hold_under_concurrent_reservations() {
+        let sessions = Arc::new(Sessions::default());
+        let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let (sessions, storage) = (Arc::clone(&sessions), Arc::clone(&storage));
+            tasks.push(tokio::spawn(async move {
+                let repo = if i % 2 == 0 { "a" } else { "b" };
+                sessions
+                    .reserve(storage.as_ref(), &format!("id-{i}"), repo, 40, 16)
+                    .await
+            }));
+        }
+        let mut granted = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 32, "16 per repository, two repositories");
+        assert_eq!(sessions.open_count(), 32);
+        sessions.release("id-0");
+        assert!(sessions
+            .reserve(storage.as_ref(), "id-new", "a", 40, 16)
+            .await
+            .is_ok());
+        assert_eq!(
+            sessions.reserve(storage.as_ref(), "id-x", "c", 33, 16).await,
+            Err(CapReached::Global)
+        );
+    }
+}
