@@ -21,7 +21,7 @@ use crate::common::Reply;
 /// Generous bound for one request: only there to turn a hang into a failure.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `target/debug/examples/registry`, built once if `cargo test` did not build it.
+/// `target/<profile>/examples/registry`, (re)built once per test process.
 pub fn registry_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -34,10 +34,16 @@ pub fn registry_binary() -> PathBuf {
         let bin = profile_dir
             .join("examples")
             .join(format!("registry{}", std::env::consts::EXE_SUFFIX));
-        if !bin.exists() {
+        // Always ask cargo: `cargo test --test <name>` does not rebuild examples, and a stale
+        // binary would test old code. A no-op when it is fresh.
+        {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args(["build", "--example", "registry"])
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "--example", "registry"]);
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .expect("run cargo build --example registry");
