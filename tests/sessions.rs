@@ -23,7 +23,9 @@ fn next_location(r: &common::Reply, what: &str) -> String {
 
 /// PATCH `data` at `offset`; asserts 202 and `Range: 0-<end>`; returns the next Location.
 async fn patch_ok(c: &Remote, loc: &str, offset: usize, data: &[u8], what: &str) -> String {
-    let r = c.patch(loc, offset as u64, Bytes::copy_from_slice(data)).await;
+    let r = c
+        .patch(loc, offset as u64, Bytes::copy_from_slice(data))
+        .await;
     assert_eq!(
         r.status,
         StatusCode::ACCEPTED,
@@ -31,7 +33,11 @@ async fn patch_ok(c: &Remote, loc: &str, offset: usize, data: &[u8], what: &str)
         r.body
     );
     let end = offset + data.len() - 1;
-    assert_eq!(r.header("range"), Some(format!("0-{end}").as_str()), "{what}: Range");
+    assert_eq!(
+        r.header("range"),
+        Some(format!("0-{end}").as_str()),
+        "{what}: Range"
+    );
     next_location(&r, what)
 }
 
@@ -57,7 +63,12 @@ async fn status_ok(c: &Remote, loc: &str, received: usize, what: &str) -> String
 async fn finish_ok(c: &Remote, repo: &str, loc: &str, data: &[u8], last: &[u8], what: &str) {
     let digest = common::sha256(data);
     let r = c.finish(loc, &digest, Bytes::copy_from_slice(last)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{what}: PUT {loc}: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{what}: PUT {loc}: {:?}",
+        r.body
+    );
     assert_eq!(
         r.header("docker-content-digest"),
         Some(digest.as_str()),
@@ -226,7 +237,12 @@ async fn idle_sessions_keep_bytes_on_disk_not_in_ram() {
     for i in 0..SESSIONS {
         let loc = c.start_upload(repo).await;
         let r = c.patch(&loc, 0, chunk.clone()).await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "session {i}: PATCH: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::ACCEPTED,
+            "session {i}: PATCH: {:?}",
+            r.body
+        );
         locations.push(next_location(&r, "idle PATCH"));
     }
 
@@ -309,14 +325,15 @@ async fn tag_put_racing_manifest_delete_leaves_no_dangling_tag() {
         let r = s
             .put_manifest(&by_digest, common::OCI_MANIFEST, manifest.clone())
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "round {i}: PUT by digest: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "round {i}: PUT by digest: {:?}",
+            r.body
+        );
         let by_tag = format!("/v2/{repo}/manifests/race");
         let (put, del) = tokio::join!(
-            s.put_manifest(
-                &by_tag,
-                common::OCI_MANIFEST,
-                manifest.clone()
-            ),
+            s.put_manifest(&by_tag, common::OCI_MANIFEST, manifest.clone()),
             s.empty("DELETE", &by_digest),
         );
         assert!(
@@ -334,4 +351,59 @@ async fn tag_put_racing_manifest_delete_leaves_no_dangling_tag() {
         check_tags(&s, repo, &format!("after round {i}")).await;
     }
     check_tags(&s, repo, "after all rounds").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cap_is_enforced_atomically() {
+    // The cap is not configurable over HTTP: find it by opening sessions until a 429, free
+    // FREED slots, then race 2 * FREED POSTs for them: exactly FREED may win.
+    const BOUND: usize = 10_000;
+    const FREED: usize = 300;
+    // 600 connections at once, each end in this process.
+    #[cfg(unix)]
+    process::raise_nofile_limit();
+    let s = common::start().await;
+    let repo = "sessions/cap";
+    let mut open = Vec::new();
+    let cap = loop {
+        let r = s.empty("POST", &format!("/v2/{repo}/blobs/uploads/")).await;
+        match r.status {
+            StatusCode::ACCEPTED => open.push(r.header("location").expect("location").to_owned()),
+            StatusCode::TOO_MANY_REQUESTS => break open.len(),
+            other => panic!("POST {}: {other} {:?}", open.len(), r.body),
+        }
+        assert!(
+            open.len() <= BOUND,
+            "no 429 after {BOUND} open sessions: this test assumes a session cap below that"
+        );
+    };
+    println!("session cap: {cap}");
+    assert!(cap > FREED, "cap {cap} too small for this test");
+    for loc in open.drain(..FREED) {
+        let r = s.empty("DELETE", &loc).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "DELETE {loc}: {:?}",
+            r.body
+        );
+    }
+    let start_path = format!("/v2/{repo}/blobs/uploads/");
+    let results =
+        futures_util::future::join_all((0..2 * FREED).map(|_| s.empty("POST", &start_path))).await;
+    let accepted = results
+        .iter()
+        .filter(|r| r.status == StatusCode::ACCEPTED)
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        (accepted, refused),
+        (FREED, FREED),
+        "{} concurrent POSTs for {FREED} free slots under a cap of {cap}: {accepted} accepted, \
+         {refused} refused with 429",
+        2 * FREED
+    );
 }

@@ -15,35 +15,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::StatusCode;
-use process::{pattern, RegistryProcess, Remote, REQUEST_TIMEOUT};
+use process::{pattern, raise_nofile_limit, RegistryProcess, Remote, REQUEST_TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const MIB: usize = 1024 * 1024;
-
-/// Raises this process's RLIMIT_NOFILE soft limit to the hard limit (children inherit it);
-/// returns the soft limit now in force.
-fn raise_nofile_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read/write the struct passed in.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let mut raised = lim;
-            // An unlimited hard limit cannot be the soft limit for files (nr_open caps it).
-            raised.rlim_cur = lim.rlim_max.min(1 << 20);
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return raised.rlim_cur as u64;
-            }
-        }
-        lim.rlim_cur as u64
-    }
-}
 
 /// Reads one response head (the 202s here carry no body); returns (status, location).
 async fn read_head(tcp: &mut TcpStream) -> std::io::Result<(u16, Option<String>)> {
@@ -123,7 +99,10 @@ async fn stalled_upload_bodies_do_not_block_reads() {
     if count < WANT {
         println!("RLIMIT_NOFILE is {limit}: {count} stalled uploads instead of {WANT}");
     }
-    assert!(count >= 100, "RLIMIT_NOFILE {limit} is too low for this test");
+    assert!(
+        count >= 100,
+        "RLIMIT_NOFILE {limit} is too low for this test"
+    );
 
     let root = tempfile::tempdir().expect("tempdir");
     // Started after the limit was raised: the registry inherits it.
@@ -205,7 +184,12 @@ async fn stalled_upload_bodies_do_not_block_reads() {
         let (x, y) = data.split_at(50 * 1024);
         let loc = fresh.start_upload(repo).await;
         let r = fresh.patch(&loc, 0, Bytes::copy_from_slice(x)).await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "push {i}: PATCH: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::ACCEPTED,
+            "push {i}: PATCH: {:?}",
+            r.body
+        );
         let loc = r.header("location").expect("location").to_owned();
         let r = fresh.finish(&loc, &digest, Bytes::copy_from_slice(y)).await;
         assert_eq!(r.status, StatusCode::CREATED, "push {i}: PUT: {:?}", r.body);

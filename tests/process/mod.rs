@@ -195,9 +195,19 @@ impl Remote {
     /// `POST /v2/<repo>/blobs/uploads/`; asserts 202 and returns the Location.
     pub async fn start_upload(&self, repo: &str) -> String {
         let r = self
-            .send("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], Bytes::new())
+            .send(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/"),
+                &[],
+                Bytes::new(),
+            )
             .await;
-        assert_eq!(r.status, http::StatusCode::ACCEPTED, "POST upload: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            http::StatusCode::ACCEPTED,
+            "POST upload: {:?}",
+            r.body
+        );
         r.header("location").expect("location").to_owned()
     }
 
@@ -245,8 +255,40 @@ impl Remote {
                 Bytes::copy_from_slice(data),
             )
             .await;
-        assert_eq!(r.status, http::StatusCode::CREATED, "push_blob: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            http::StatusCode::CREATED,
+            "push_blob: {:?}",
+            r.body
+        );
         digest
+    }
+}
+
+/// Raises this process's RLIMIT_NOFILE soft limit to the hard limit (children inherit it);
+/// returns the soft limit now in force.
+// `rlim_t` is not `u64` on every Unix.
+#[allow(clippy::unnecessary_cast)]
+#[cfg(unix)]
+pub fn raise_nofile_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read/write the struct passed in.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let mut raised = lim;
+            // An unlimited hard limit cannot be the soft limit for files (nr_open caps it).
+            raised.rlim_cur = lim.rlim_max.min(1 << 20);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_cur as u64;
+            }
+        }
+        lim.rlim_cur as u64
     }
 }
 
