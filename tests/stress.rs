@@ -1,0 +1,213 @@
+//! The registry process under many stalled uploads: a thousand clients that start a PATCH,
+//! send part of its body and go quiet must not hold anything that reads and pushes need (no
+//! blocking thread per stalled body, no lock).
+
+#![cfg(unix)]
+
+mod common;
+mod process;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::StatusCode;
+use process::{pattern, raise_nofile_limit, RegistryProcess, Remote, REQUEST_TIMEOUT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const MIB: usize = 1024 * 1024;
+
+/// Reads one response head (the 202s here carry no body); returns (status, location).
+async fn read_head(tcp: &mut TcpStream) -> std::io::Result<(u16, Option<String>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tcp.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before the response head",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > 64 * 1024 {
+            return Err(std::io::Error::other("response head too long"));
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let location = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("location")
+            .then(|| v.trim().to_owned())
+    });
+    Ok((status, location))
+}
+
+/// Opens a session on a raw connection and sends the head of a PATCH announcing
+/// `declared` bytes. Returns the connection, ready for the body.
+async fn open_stalled(addr: SocketAddr, repo: &str, declared: usize) -> Result<TcpStream, String> {
+    let mut tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let post = format!(
+        "POST /v2/{repo}/blobs/uploads/ HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    );
+    tcp.write_all(post.as_bytes())
+        .await
+        .map_err(|e| format!("write POST: {e}"))?;
+    let (status, location) = read_head(&mut tcp)
+        .await
+        .map_err(|e| format!("read POST response: {e}"))?;
+    if status != 202 {
+        return Err(format!("POST answered {status}, want 202"));
+    }
+    let location = location.ok_or("POST 202 without Location")?;
+    let patch = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Range: 0-{}\r\nContent-Length: {declared}\r\n\r\n",
+        declared - 1
+    );
+    tcp.write_all(patch.as_bytes())
+        .await
+        .map_err(|e| format!("write PATCH head: {e}"))?;
+    Ok(tcp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_upload_bodies_do_not_block_reads() {
+    const WANT: usize = 1000;
+    const DECLARED: usize = 4 * MIB;
+    const SENT: usize = 3 * MIB / 2;
+    const READS: usize = 20;
+    const PUSHES: usize = 5;
+
+    let limit = raise_nofile_limit();
+    // Per stalled upload: one socket here; in the registry a socket and whatever a session
+    // holds while its body streams in (a file, say). Keep 256 spare on each side.
+    let count = WANT.min((limit.saturating_sub(256) / 3) as usize);
+    if count < WANT {
+        println!("RLIMIT_NOFILE is {limit}: {count} stalled uploads instead of {WANT}");
+    }
+    assert!(
+        count >= 100,
+        "RLIMIT_NOFILE {limit} is too low for this test"
+    );
+
+    let root = tempfile::tempdir().expect("tempdir");
+    // Started after the limit was raised: the registry inherits it.
+    let reg = RegistryProcess::start(root.path());
+    let addr = reg.addr;
+    let repo = "stress/stalled";
+    let c = reg.client();
+    let small = pattern(64 * 1024, 11);
+    let small_digest = c.push_blob(repo, &small).await;
+
+    // Open the stalled uploads, 64 at a time. Each POST must be answered: a registry that
+    // stops answering while bodies stall fails here already.
+    let opened = futures_util::stream::iter(0..count)
+        .map(|i| async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, open_stalled(addr, repo, DECLARED)).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => panic!("stalled upload {i}: {e}"),
+                Err(_) => panic!(
+                    "stalled upload {i}: POST not answered within {REQUEST_TIMEOUT:?} \
+                     (earlier uploads are stalled mid-body)"
+                ),
+            }
+        })
+        .buffer_unordered(64);
+    let streams: Vec<TcpStream> = opened.collect().await;
+
+    // Each connection sends SENT of the DECLARED bytes and then goes quiet, socket held open.
+    let body = Bytes::from(pattern(SENT, 12));
+    let written = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut holders = tokio::task::JoinSet::new();
+    for mut tcp in streams {
+        let body = body.clone();
+        let written = written.clone();
+        let mut stop = stop_rx.clone();
+        holders.spawn(async move {
+            let sent = tokio::select! {
+                res = tcp.write_all(&body) => res.is_ok(),
+                _ = stop.wait_for(|s| *s) => false,
+            };
+            if sent {
+                written.fetch_add(1, Ordering::Relaxed);
+                let _ = stop.wait_for(|s| *s).await.map(|_| ());
+            }
+            drop(tcp);
+        });
+    }
+    // Let the partial bodies go out (bounded wait; a full socket buffer just stays full).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while written.load(Ordering::Relaxed) < count && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A moment for the registry to take in what is in flight.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "{count} uploads stalled after {SENT} of {DECLARED} bytes ({} bodies fully written)",
+        written.load(Ordering::Relaxed)
+    );
+
+    // While they stall: reads and new pushes, each on a fresh connection, each answered.
+    for i in 0..READS {
+        let path = format!("/v2/{repo}/blobs/{small_digest}");
+        let r = tokio::time::timeout(REQUEST_TIMEOUT, common::get_fresh(addr, &path))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "blob GET {i}: no answer within {REQUEST_TIMEOUT:?} \
+                     while {count} upload bodies stall"
+                )
+            });
+        assert_eq!(r.status, StatusCode::OK, "blob GET {i}");
+        assert!(r.body[..] == small[..], "blob GET {i}: bytes differ");
+    }
+    for i in 0..PUSHES {
+        // A fresh client: a new connection.
+        let fresh = Remote::new(addr);
+        let data = pattern(100 * 1024 + i, 100 + i as u64);
+        let digest = common::sha256(&data);
+        let (x, y) = data.split_at(50 * 1024);
+        let loc = fresh.start_upload(repo).await;
+        let r = fresh.patch(&loc, 0, Bytes::copy_from_slice(x)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::ACCEPTED,
+            "push {i}: PATCH: {:?}",
+            r.body
+        );
+        let loc = r.header("location").expect("location").to_owned();
+        let r = fresh.finish(&loc, &digest, Bytes::copy_from_slice(y)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "push {i}: PUT: {:?}", r.body);
+        let r = Remote::new(addr)
+            .get(&format!("/v2/{repo}/blobs/{digest}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "push {i}: GET");
+        assert!(r.body[..] == data[..], "push {i}: bytes differ");
+    }
+
+    // Close every stalled connection, then the registry.
+    let _ = stop_tx.send(true);
+    let joined = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        while holders.join_next().await.is_some() {}
+    })
+    .await;
+    if joined.is_err() {
+        holders.abort_all();
+    }
+    drop(reg);
+}
