@@ -494,25 +494,41 @@ async fn absolute_form_targets_route_by_path() {
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
 }
 
-/// Files left in the staging directory.
-fn staged_files(s: &common::TestServer) -> usize {
-    std::fs::read_dir(s.dir.path().join("data").join("uploads"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+/// Every file under the storage root that holds `needle`.
+fn files_containing(s: &common::TestServer, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![s.dir.path().join("data")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 #[tokio::test]
-async fn a_dropped_request_leaves_no_session_and_no_temp_file() {
+async fn a_dropped_request_leaves_the_session_at_its_last_acknowledged_byte() {
     use tokio::io::AsyncWriteExt;
     let s = start().await;
     let loc = s.start_upload("r", "").await;
-    s.send("PATCH", &loc, &[], "first part").await;
-    assert_eq!(staged_files(&s), 1);
+    let r = s.send("PATCH", &loc, &[], "first part").await;
+    assert_eq!(r.header("range"), Some("0-9"));
 
     // A PATCH that promises 1 MB, sends 10 bytes and hangs up.
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let head =
-        format!("PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n0123456789");
+    let head = format!(
+        "PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nUNACKED-XY"
+    );
     tcp.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     drop(tcp);
@@ -520,41 +536,68 @@ async fn a_dropped_request_leaves_no_session_and_no_temp_file() {
     // A single-POST push that hangs up too.
     let digest = sha256(b"never finished");
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let head = format!("POST /v2/r/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nnever");
+    let head = format!("POST /v2/r/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nNEVER-DONE");
     tcp.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     drop(tcp);
 
-    let mut gone = false;
-    for _ in 0..50 {
-        if s.get(&loc).await.status == StatusCode::NOT_FOUND && staged_files(&s) == 0 {
-            gone = true;
+    // The session is still at byte 10 and takes the next chunk once the dropped request has
+    // let go of it.
+    let r = s.get(&loc).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.header("range"), Some("0-9"));
+    let mut status = StatusCode::RANGE_NOT_SATISFIABLE;
+    for _ in 0..100 {
+        status = s
+            .send("PATCH", &loc, &[("content-range", "10-13")], "more")
+            .await
+            .status;
+        if status != StatusCode::RANGE_NOT_SATISFIABLE {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(gone, "session or temp file outlived the dropped request");
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let whole = sha256(b"first partmore");
+    let r = s.empty("PUT", &format!("{loc}?digest={whole}")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(s.get(&format!("/v2/r/blobs/{whole}")).await.body, "first partmore");
     assert_eq!(
         s.head(&format!("/v2/r/blobs/{digest}")).await.status,
         StatusCode::NOT_FOUND
     );
+    // Neither unacknowledged body left bytes behind.
+    let mut leftovers = Vec::new();
+    for _ in 0..50 {
+        leftovers = files_containing(&s, b"UNACKED-XY");
+        leftovers.extend(files_containing(&s, b"NEVER-DONE"));
+        if leftovers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[tokio::test]
 async fn cancel_and_failed_push_leave_no_temp_file() {
     let s = start().await;
     let loc = s.start_upload("r", "").await;
-    s.send("PATCH", &loc, &[], "bytes").await;
-    s.empty("DELETE", &loc).await;
+    s.send("PATCH", &loc, &[], "CANCELLED-BYTES").await;
+    assert_eq!(s.empty("DELETE", &loc).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.get(&loc).await.status, StatusCode::NOT_FOUND);
     let claimed = sha256(b"x");
-    s.send(
-        "POST",
-        &format!("/v2/r/blobs/uploads/?digest={claimed}"),
-        &[],
-        "not x",
-    )
-    .await;
-    assert_eq!(staged_files(&s), 0);
+    let r = s
+        .send(
+            "POST",
+            &format!("/v2/r/blobs/uploads/?digest={claimed}"),
+            &[],
+            "NOT-X-BYTES",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(files_containing(&s, b"CANCELLED-BYTES").is_empty());
+    assert!(files_containing(&s, b"NOT-X-BYTES").is_empty());
 }
 
 #[tokio::test]
@@ -597,28 +640,26 @@ async fn percent_encoded_query_values_are_decoded() {
 }
 
 #[tokio::test]
-async fn idle_sessions_expire_with_their_temp_files() {
-    let s = start_with(|l| l.upload_timeout(std::time::Duration::from_millis(200))).await;
+async fn idle_sessions_expire_with_their_bytes() {
+    let s = start_with(|l| l.upload_timeout(std::time::Duration::from_secs(1))).await;
     let old = s.start_upload("r", "").await;
-    s.send("PATCH", &old, &[], "stale bytes").await;
+    s.send("PATCH", &old, &[], "STALE-BYTES").await;
     let fresh = s.start_upload("r", "").await;
-    assert_eq!(staged_files(&s), 2);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    // Touch `fresh` so it is recent, then start a third upload, which sweeps.
-    s.send("PATCH", &fresh, &[], "recent").await;
-    let _third = s.start_upload("r", "").await;
-    assert_eq!(s.get(&old).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(s.get(&fresh).await.status, StatusCode::NO_CONTENT);
-    let mut files = staged_files(&s);
-    for _ in 0..50 {
-        if files == 2 {
+    // The sweep runs in the background (every second here); `fresh` is kept busy meanwhile.
+    let mut offset = 0;
+    let mut expired = false;
+    for _ in 0..40 {
+        let range = format!("{offset}-{offset}");
+        let r = s.send("PATCH", &fresh, &[("content-range", &range)], "x").await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "the active session never expires");
+        offset += 1;
+        if s.get(&old).await.status == StatusCode::NOT_FOUND {
+            expired = true;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        files = staged_files(&s);
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     }
-    assert_eq!(
-        files, 2,
-        "the expired session's temp file is gone, the live two remain"
-    );
+    assert!(expired, "the idle session outlived its timeout");
+    assert_eq!(s.get(&fresh).await.status, StatusCode::NO_CONTENT);
+    assert!(files_containing(&s, b"STALE-BYTES").is_empty());
 }

@@ -251,7 +251,7 @@ mod tests {
             .await
             .is_ok());
         assert_eq!(
-            sessions.reserve(storage.as_ref(), "id-x", "c", 33, 16).await,
+            sessions.reserve(storage.as_ref(), "id-x", "c", 32, 16).await,
             Err(CapReached::Global)
         );
     }
