@@ -601,7 +601,6 @@ struct Claim {
 }
 
 /// An [`UploadWriter`] that keeps written bytes to itself until saved or completed.
-#[derive(Debug)]
 struct MemoryWriter {
     store: Arc<Mutex<State>>,
     /// `None` for a staged blob.
@@ -610,6 +609,16 @@ struct MemoryWriter {
     stored: u64,
     pending: Vec<Bytes>,
     pending_len: u64,
+}
+
+impl std::fmt::Debug for MemoryWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the store: a panic message should not print every blob.
+        f.debug_struct("MemoryWriter")
+            .field("session", &self.session)
+            .field("offset", &self.offset())
+            .finish()
+    }
 }
 
 impl MemoryWriter {
