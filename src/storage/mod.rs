@@ -15,12 +15,28 @@
 //! # Writing a backend
 //!
 //! Implement [`Storage`] (every method returns a boxed future, so the trait is object-safe),
-//! then run the kit against it:
+//! then run the kit against it from a test, with the `testkit` feature on. A
+//! [`testkit::Harness`] opens fresh stores, and reopens the last one (a restart, or a second
+//! process on the same data), so the kit can check that sessions resume anywhere:
 //!
 //! ```ignore
+//! use std::sync::Arc;
+//! use tower_oci::storage::{testkit, BoxFuture, Storage};
+//!
+//! struct MyHarness { /* where the last fresh store lives */ }
+//!
+//! impl testkit::Harness for MyHarness {
+//!     fn fresh(&self) -> BoxFuture<'_, Arc<dyn Storage>> {
+//!         Box::pin(async { Arc::new(MyBackend::create_empty().await) as Arc<dyn Storage> })
+//!     }
+//!     fn reopen(&self) -> BoxFuture<'_, Arc<dyn Storage>> {
+//!         Box::pin(async { Arc::new(MyBackend::open_last().await) as Arc<dyn Storage> })
+//!     }
+//! }
+//!
 //! #[tokio::test(flavor = "multi_thread")]
 //! async fn my_backend_keeps_the_contract() {
-//!     tower_oci::storage::testkit::run_all(|| MyBackend::open_fresh()).await;
+//!     testkit::run_all(&MyHarness { /* .. */ }).await;
 //! }
 //! ```
 
