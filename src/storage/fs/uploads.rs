@@ -1,0 +1,626 @@
+//! Upload sessions and their writer.
+//!
+//! A session is two files in `uploads/`: `<id>.data`, its bytes, and `<id>.json`, its record
+//! (the [`UploadState`]: offset, serialized hash state, times). The record is the truth: bytes
+//! past its offset were never acknowledged and are cut off when the session is resumed.
+//!
+//! Claiming: [`FsStorage::resume_upload`] opens the data file and takes an exclusive advisory
+//! lock on it (`flock`), which conflicts with every other open of the file, in this process or
+//! another; only then does it read the record, so a save that finished just before is seen. The
+//! lock goes with the file descriptor, which a saved (idle) session does not hold.
+//!
+//! Writing: frames are queued (shared `Bytes`, not copied) until they reach [`CHUNK`] bytes,
+//! and each full chunk is written with `writev` on the blocking pool while the caller goes on
+//! receiving the next one: at most one chunk in flight, so memory stays at two chunks per
+//! upload, and no thread waits while the caller waits on the network. A write error surfaces
+//! on the next call, after which the writer refuses further use.
+//!
+//! Deleting vs saving: record writes of one session (save, complete, delete) are serialised by
+//! an in-process lock held across the record check and write, so a save after a delete fails
+//! with [`Error::NotFound`] and never brings the record back. Across processes this is best
+//! effort (the check and the rename are not one atomic step).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::mem;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use super::cache::KeyLocks;
+use super::layout::{Layout, RECORD_SUFFIX};
+use super::repositories::Catalog;
+use super::write::{
+    blocking, create_atomic, create_dirs, create_new, io_error, is_regular_file, no_follow,
+    open_read, read_dir_optional, read_optional, remove, rename_into_place, set_touched, touch,
+    write_atomic, TempNames,
+};
+use super::{invalid_name, invalid_upload_id, page_of, FsStorage};
+use crate::protocol::upload_id::is_valid_upload_id;
+use crate::protocol::{Algorithm, Digest};
+use crate::storage::{
+    BlobReader, BoxFuture, Error, ListOptions, Page, Result, UploadState, UploadWriter,
+};
+
+/// Bytes buffered before a write to the file. Big writes mean few blocking-pool hops.
+const CHUNK: usize = 1 << 20;
+
+/// The on-disk form of an [`UploadState`].
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    id: String,
+    repo: String,
+    algorithm: String,
+    offset: u64,
+    /// Hex of the serialized hash state.
+    hash_state: String,
+    /// Unix milliseconds.
+    started: u64,
+    /// Unix milliseconds.
+    updated: u64,
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn from_millis(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+impl Record {
+    fn of(state: &UploadState) -> Self {
+        Record {
+            id: state.id.clone(),
+            repo: state.repo.clone(),
+            algorithm: state.algorithm.as_str().to_owned(),
+            offset: state.offset,
+            hash_state: hex::encode(&state.hash_state),
+            started: millis(state.started),
+            updated: millis(state.updated),
+        }
+    }
+
+    fn to_json(&self, key: &str) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Other {
+            key: key.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    fn state(&self) -> Option<UploadState> {
+        Some(UploadState {
+            id: self.id.clone(),
+            repo: self.repo.clone(),
+            algorithm: Algorithm::from_name(&self.algorithm)?,
+            offset: self.offset,
+            hash_state: Bytes::from(hex::decode(&self.hash_state).ok()?),
+            started: from_millis(self.started),
+            updated: from_millis(self.updated),
+        })
+    }
+}
+
+/// Reads and parses the record at `path`; `None` when there is none.
+fn read_record(path: &Path, id: &str) -> Result<Option<(Record, UploadState)>> {
+    let Some(bytes) = read_optional(path).map_err(io_error(path))? else {
+        return Ok(None);
+    };
+    let corrupt = || Error::corrupt(path.display().to_string(), "bad upload record");
+    let record: Record = serde_json::from_slice(&bytes).map_err(|_| corrupt())?;
+    let state = record.state().ok_or_else(corrupt)?;
+    if record.id != id {
+        return Err(corrupt());
+    }
+    Ok(Some((record, state)))
+}
+
+impl FsStorage {
+    fn upload_paths(&self, id: &str) -> Result<(PathBuf, PathBuf)> {
+        match (self.layout.upload_record(id), self.layout.upload_data(id)) {
+            (Some(record), Some(data)) => Ok((record, data)),
+            _ => Err(invalid_upload_id(id)),
+        }
+    }
+
+    pub(super) async fn create_upload_impl(&self, state: &UploadState) -> Result<()> {
+        let (record_path, data) = self.upload_paths(&state.id)?;
+        if self.layout.repo(&state.repo).is_none() {
+            return Err(invalid_name(&state.repo));
+        }
+        let json = Record::of(state).to_json(&state.id)?;
+        let temp = Arc::clone(&self.temp);
+        let durable = self.durable;
+        let uploads = self.layout.uploads();
+        let _guard = self.upload_locks.lock(&state.id).await;
+        blocking(move || {
+            create_dirs(&uploads, durable).map_err(io_error(&uploads))?;
+            // Data first, so a record always has its data file. An existing one is left as it
+            // is: it is either the taken id's (the record link below fails) or a crash's
+            // leftover (resume cuts it to the record's offset).
+            let file = no_follow(OpenOptions::new().write(true).create(true))
+                .open(&data)
+                .map_err(io_error(&data))?;
+            if durable {
+                file.sync_all().map_err(io_error(&data))?;
+            }
+            drop(file);
+            create_atomic(&temp, &record_path, &json, durable).map_err(io_error(&record_path))
+        })
+        .await
+    }
+
+    pub(super) async fn get_upload_impl(&self, id: &str) -> Result<UploadState> {
+        let (record_path, _) = self.upload_paths(id)?;
+        let id = id.to_owned();
+        blocking(move || match read_record(&record_path, &id)? {
+            Some((_, state)) => Ok(state),
+            None => Err(Error::not_found(id)),
+        })
+        .await
+    }
+
+    pub(super) async fn resume_upload_impl(
+        &self,
+        state: &UploadState,
+    ) -> Result<Box<dyn UploadWriter>> {
+        let (record_path, data) = self.upload_paths(&state.id)?;
+        let id = state.id.clone();
+        let expected = state.offset;
+        let (file, record) = blocking(move || {
+            let mut file = match no_follow(OpenOptions::new().read(true).write(true)).open(&data) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(match read_record(&record_path, &id)? {
+                        None => Error::not_found(id),
+                        Some(_) => Error::corrupt(id, "upload data file missing"),
+                    });
+                }
+                Err(e) => return Err(Error::io(data.display().to_string(), e)),
+            };
+            lock_exclusive(&file, &id)?;
+            // Read the record only once the lock is held: a writer saving just before has
+            // replaced it before releasing the lock.
+            let Some((record, _)) = read_record(&record_path, &id)? else {
+                return Err(Error::not_found(id));
+            };
+            if record.offset != expected {
+                return Err(Error::conflict(
+                    id,
+                    format!("stored offset is {}, not {expected}", record.offset),
+                ));
+            }
+            let len = file.metadata().map_err(io_error(&data))?.len();
+            if len < record.offset {
+                return Err(Error::corrupt(
+                    id,
+                    format!("data file holds {len} of {} bytes", record.offset),
+                ));
+            }
+            if len > record.offset {
+                // Bytes a crash or a dropped writer left past the last save.
+                file.set_len(record.offset).map_err(io_error(&data))?;
+            }
+            file.seek(SeekFrom::Start(record.offset))
+                .map_err(io_error(&data))?;
+            Ok((file, record))
+        })
+        .await?;
+        let data = self
+            .layout
+            .upload_data(&state.id)
+            .ok_or_else(|| invalid_upload_id(&state.id))?;
+        Ok(Box::new(FsUploadWriter::new(
+            self,
+            data,
+            file,
+            Some(Session {
+                id: state.id.clone(),
+                record,
+            }),
+        )))
+    }
+
+    pub(super) async fn stage_blob_impl(&self) -> Result<Box<dyn UploadWriter>> {
+        let path = self.layout.staged();
+        let durable = self.durable;
+        let (path, file) = blocking(move || {
+            let file = create_new(&path, durable).map_err(io_error(&path))?;
+            Ok((path, file))
+        })
+        .await?;
+        Ok(Box::new(FsUploadWriter::new(self, path, file, None)))
+    }
+
+    pub(super) async fn delete_upload_impl(&self, id: &str) -> Result<()> {
+        let (record_path, data) = self.upload_paths(id)?;
+        let durable = self.durable;
+        let id = id.to_owned();
+        let _guard = self.upload_locks.lock(&id).await;
+        blocking(move || {
+            // Record first: without it the session is gone, whatever happens to the bytes.
+            if !remove(&record_path, durable).map_err(io_error(&record_path))? {
+                return Err(Error::not_found(id));
+            }
+            remove(&data, durable).map_err(io_error(&data))?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn list_uploads_impl(
+        &self,
+        options: ListOptions,
+    ) -> Result<Page<UploadState>> {
+        let uploads = self.layout.uploads();
+        let layout = Arc::clone(&self.layout);
+        blocking(move || {
+            let mut ids = Vec::new();
+            if let Some(entries) = read_dir_optional(&uploads).map_err(io_error(&uploads))? {
+                for entry in entries {
+                    let entry = entry.map_err(io_error(&uploads))?;
+                    let name = entry.file_name();
+                    let Some(id) = name.to_str().and_then(|n| n.strip_suffix(RECORD_SUFFIX)) else {
+                        continue;
+                    };
+                    if is_valid_upload_id(id) {
+                        ids.push(id.to_owned());
+                    }
+                }
+            }
+            ids.sort_unstable();
+            let page = page_of(ids, |id| id.clone(), &options);
+            let mut items = Vec::with_capacity(page.items.len());
+            for id in page.items {
+                let Some(path) = layout.upload_record(&id) else {
+                    continue;
+                };
+                // Deleted since the directory was read: skip it.
+                if let Some((_, state)) = read_record(&path, &id)? {
+                    items.push(state);
+                }
+            }
+            Ok(Page::new(items, page.more))
+        })
+        .await
+    }
+}
+
+/// Takes the exclusive advisory lock of an upload's data file, or reports the session busy.
+// `File::try_lock` is stable since Rust 1.89; the crate's declared minimum predates it.
+#[allow(clippy::incompatible_msrv)]
+fn lock_exclusive(file: &File, id: &str) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Busy { key: id.to_owned() }),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io(id, e)),
+    }
+}
+
+/// A stored session a writer appends to.
+#[derive(Debug)]
+struct Session {
+    id: String,
+    /// The record as read when resumed.
+    record: Record,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.id)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+type InFlight = JoinHandle<io::Result<(File, Vec<Bytes>)>>;
+
+/// The [`UploadWriter`] of [`FsStorage`]: a stored session (resumed) or a staged blob.
+struct FsUploadWriter {
+    layout: Arc<Layout>,
+    temp: Arc<TempNames>,
+    durable: bool,
+    upload_locks: Arc<KeyLocks>,
+    catalog: Arc<Catalog>,
+    /// `None` for a staged blob.
+    session: Option<Session>,
+    /// The data file's path; `None` once a staged blob's file was renamed away or removed.
+    path: Option<PathBuf>,
+    /// The file, unless a chunk write holds it (or an earlier failure lost it).
+    file: Option<File>,
+    /// The chunk being written, which hands back the file and its emptied buffer.
+    in_flight: Option<InFlight>,
+    /// Frames waiting for the next chunk write, and how many bytes they hold.
+    queued: Vec<Bytes>,
+    queued_len: usize,
+    spare: Vec<Bytes>,
+    /// Stored offset plus everything written since.
+    len: u64,
+}
+
+impl std::fmt::Debug for FsUploadWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsUploadWriter")
+            .field("session", &self.session)
+            .field("path", &self.path)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FsUploadWriter {
+    fn new(storage: &FsStorage, path: PathBuf, file: File, session: Option<Session>) -> Self {
+        let len = session.as_ref().map_or(0, |s| s.record.offset);
+        FsUploadWriter {
+            layout: Arc::clone(&storage.layout),
+            temp: Arc::clone(&storage.temp),
+            durable: storage.durable,
+            upload_locks: Arc::clone(&storage.upload_locks),
+            catalog: Arc::clone(&storage.catalog),
+            session,
+            path: Some(path),
+            file: Some(file),
+            in_flight: None,
+            queued: Vec::new(),
+            queued_len: 0,
+            spare: Vec::new(),
+            len,
+        }
+    }
+
+    fn key(&self) -> String {
+        match &self.session {
+            Some(session) => session.id.clone(),
+            None => "staged blob".to_owned(),
+        }
+    }
+
+    /// Waits for the chunk in flight, if any, and takes the file back.
+    ///
+    /// Cancel safe: the join handle stays in `self` until it has completed.
+    async fn take_file(&mut self) -> Result<File> {
+        if let Some(file) = self.file.take() {
+            return Ok(file);
+        }
+        let key = self.key();
+        let Some(in_flight) = self.in_flight.as_mut() else {
+            return Err(Error::Other {
+                key,
+                source: "upload writer unusable after an earlier write error".into(),
+            });
+        };
+        let joined = in_flight.await;
+        self.in_flight = None;
+        let (file, mut spare) = joined
+            .map_err(|e| Error::Other {
+                key: key.clone(),
+                source: Box::new(e),
+            })?
+            .map_err(|e| Error::io(key, e))?;
+        spare.clear();
+        self.spare = spare;
+        Ok(file)
+    }
+
+    /// Hands the buffered chunk to the blocking pool.
+    async fn start_write(&mut self) -> Result<()> {
+        let mut file = self.take_file().await?;
+        let chunk = mem::replace(&mut self.queued, mem::take(&mut self.spare));
+        self.queued_len = 0;
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            write_frames(&mut file, &chunk)?;
+            Ok((file, chunk))
+        }));
+        Ok(())
+    }
+
+    /// The file back with every queued frame written to it (not yet synced).
+    async fn flush(&mut self) -> Result<File> {
+        let mut file = self.take_file().await?;
+        let tail = mem::take(&mut self.queued);
+        self.queued_len = 0;
+        if tail.is_empty() {
+            return Ok(file);
+        }
+        let key = self.key();
+        blocking(move || {
+            write_frames(&mut file, &tail).map_err(|e| Error::io(key, e))?;
+            Ok(file)
+        })
+        .await
+    }
+
+    async fn save_inner(&mut self, hash_state: Bytes) -> Result<UploadState> {
+        let Some(session) = &self.session else {
+            return Err(Error::invalid_input(
+                "staged blob",
+                "a staged blob has no session to save",
+            ));
+        };
+        let id = session.id.clone();
+        let base = session.record.offset;
+        let (record_path, data) = match (self.layout.upload_record(&id), self.path.clone()) {
+            (Some(record), Some(data)) => (record, data),
+            _ => return Err(invalid_upload_id(&id)),
+        };
+        let file = self.flush().await?;
+        let durable = self.durable;
+        let temp = Arc::clone(&self.temp);
+        let offset = self.len;
+        let locks = Arc::clone(&self.upload_locks);
+        let _guard = locks.lock(&id).await;
+        blocking(move || {
+            if durable {
+                file.sync_data().map_err(io_error(&data))?;
+            }
+            let Some((mut record, _)) = read_record(&record_path, &id)? else {
+                // Deleted while we held it: never bring the record back.
+                return Err(Error::not_found(id));
+            };
+            if record.offset != base {
+                return Err(Error::conflict(
+                    id,
+                    format!("stored offset moved from {base} to {}", record.offset),
+                ));
+            }
+            record.offset = offset;
+            record.hash_state = hex::encode(&hash_state);
+            record.updated = millis(SystemTime::now());
+            let json = record.to_json(&id)?;
+            write_atomic(&temp, &record_path, &json, durable).map_err(io_error(&record_path))?;
+            // The lock goes with the descriptor: an idle session holds neither.
+            drop(file);
+            record
+                .state()
+                .ok_or_else(|| Error::corrupt(id, "bad upload record"))
+        })
+        .await
+    }
+
+    async fn complete_inner(&mut self, repo: &str, digest: &Digest) -> Result<()> {
+        let link = self
+            .layout
+            .blob_link(repo, digest)
+            .ok_or_else(|| invalid_name(repo))?;
+        let blob = self.layout.blob(digest);
+        let key = self.key();
+        let Some(data) = self.path.clone() else {
+            return Err(Error::Other {
+                key,
+                source: "upload already completed".into(),
+            });
+        };
+        let record_path = match &self.session {
+            Some(session) => Some(
+                self.layout
+                    .upload_record(&session.id)
+                    .ok_or_else(|| invalid_upload_id(&session.id))?,
+            ),
+            None => None,
+        };
+        let file = self.flush().await?;
+        let durable = self.durable;
+        let locks = Arc::clone(&self.upload_locks);
+        let _guard = match &self.session {
+            Some(session) => Some(locks.lock(&session.id).await),
+            None => None,
+        };
+        blocking(move || {
+            if durable {
+                file.sync_all().map_err(io_error(&data))?;
+            }
+            if let Some(record_path) = &record_path {
+                if !is_regular_file(record_path).map_err(io_error(record_path))? {
+                    // Deleted while we held it.
+                    return Err(Error::not_found(key));
+                }
+            }
+            if is_regular_file(&blob).map_err(io_error(&blob))? {
+                // Same digest, same bytes: keep the existing content (dedupe), refresh it.
+                fs::remove_file(&data).map_err(io_error(&data))?;
+                set_touched(&blob).map_err(io_error(&blob))?;
+            } else {
+                // A concurrent complete of the same digest may win the race; the rename then
+                // replaces identical bytes, and both succeed.
+                rename_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
+            }
+            touch(&link, durable).map_err(io_error(&link))?;
+            if let Some(record_path) = &record_path {
+                remove(record_path, durable).map_err(io_error(record_path))?;
+            }
+            drop(file);
+            Ok(())
+        })
+        .await?;
+        self.path = None;
+        self.catalog.note(repo);
+        Ok(())
+    }
+
+    async fn read_back_inner(&mut self) -> Result<BlobReader> {
+        let Some(path) = self.path.clone() else {
+            return Err(Error::Other {
+                key: self.key(),
+                source: "upload already completed".into(),
+            });
+        };
+        let file = self.flush().await?;
+        let len = self.len;
+        let (file, reader) = blocking(move || {
+            let reader = open_read(&path).map_err(io_error(&path))?;
+            Ok((file, reader))
+        })
+        .await?;
+        self.file = Some(file);
+        Ok(BlobReader::from_file(reader, len))
+    }
+}
+
+impl UploadWriter for FsUploadWriter {
+    fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.len += data.len() as u64;
+            self.queued_len += data.len();
+            self.queued.push(data);
+            if self.queued_len >= CHUNK {
+                self.start_write().await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn offset(&self) -> u64 {
+        self.len
+    }
+
+    fn read_back(&mut self) -> BoxFuture<'_, Result<BlobReader>> {
+        Box::pin(self.read_back_inner())
+    }
+
+    fn save(mut self: Box<Self>, hash_state: Bytes) -> BoxFuture<'static, Result<UploadState>> {
+        Box::pin(async move { self.save_inner(hash_state).await })
+    }
+
+    fn complete<'a>(
+        mut self: Box<Self>,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { self.complete_inner(repo, digest).await })
+    }
+}
+
+impl Drop for FsUploadWriter {
+    fn drop(&mut self) {
+        // A session's bytes stay (cut to the saved offset on resume) and its lock goes with the
+        // descriptor; a staged blob's bytes go.
+        if self.session.is_none() {
+            if let Some(path) = self.path.take() {
+                // A chunk still in flight finishes writing to the unlinked file, harmlessly.
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Writes queued frames in order, with as few syscalls as `write_vectored` allows.
+fn write_frames(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = frames.iter().map(|f| io::IoSlice::new(f)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = file.write_vectored(rest)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        io::IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
+}
