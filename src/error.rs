@@ -8,7 +8,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::RegistryBody;
 use crate::protocol::{DigestError, PathError};
-use crate::{legacy_storage, storage};
+use crate::storage;
 
 /// The error codes of the distribution spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,12 +245,6 @@ impl From<PathError> for RegistryError {
                 RegistryError::new(ErrorCode::BlobUploadUnknown, "no such upload session")
             }
         }
-    }
-}
-
-impl From<legacy_storage::Error> for RegistryError {
-    fn from(e: legacy_storage::Error) -> Self {
-        RegistryError::internal(&e)
     }
 }
 

@@ -60,8 +60,6 @@ pub mod error;
 mod future;
 mod handlers;
 mod layer;
-#[allow(unreachable_pub, dead_code)]
-mod legacy_storage;
 pub mod manifest;
 pub mod protocol;
 mod service;

@@ -127,7 +127,6 @@ impl BlobReader {
     }
 
     /// The local file, if the source is one.
-    #[allow(dead_code)]
     pub(crate) fn into_parts(self) -> (Result<std::fs::File, Pin<Box<dyn AsyncRead + Send>>>, u64) {
         match self.source {
             BlobSource::File(file) => (Ok(file), self.len),
