@@ -139,8 +139,9 @@ impl FsStorage {
         let temp = Arc::clone(&self.temp);
         let durable = self.durable;
         let uploads = self.layout.uploads();
-        let _guard = self.upload_locks.lock(&state.id).await;
+        let guard = self.upload_locks.lock(&state.id).await;
         blocking(move || {
+            let _guard = guard;
             create_dirs(&uploads, durable).map_err(io_error(&uploads))?;
             // Data first, so a record always has its data file. An existing one is left as it
             // is: it is either the taken id's (the record link below fails) or a crash's
@@ -243,8 +244,9 @@ impl FsStorage {
         let (record_path, data) = self.upload_paths(id)?;
         let durable = self.durable;
         let id = id.to_owned();
-        let _guard = self.upload_locks.lock(&id).await;
+        let guard = self.upload_locks.lock(&id).await;
         blocking(move || {
+            let _guard = guard;
             // Record first: without it the session is gone, whatever happens to the bytes.
             if !remove(&record_path, durable).map_err(io_error(&record_path))? {
                 return Err(Error::not_found(id));
@@ -456,8 +458,11 @@ impl FsUploadWriter {
         let temp = Arc::clone(&self.temp);
         let offset = self.len;
         let locks = Arc::clone(&self.upload_locks);
-        let _guard = locks.lock(&id).await;
+        let guard = locks.lock(&id).await;
+        // The check and the record write run in one task that owns the lock, so a caller that
+        // stops waiting does not let a delete in between.
         blocking(move || {
+            let _guard = guard;
             if durable {
                 file.sync_data().map_err(io_error(&data))?;
             }
@@ -509,11 +514,14 @@ impl FsUploadWriter {
         let file = self.flush().await?;
         let durable = self.durable;
         let locks = Arc::clone(&self.upload_locks);
-        let _guard = match &self.session {
+        let guard = match &self.session {
             Some(session) => Some(locks.lock(&session.id).await),
             None => None,
         };
+        let catalog = Arc::clone(&self.catalog);
+        let repo_name = repo.to_owned();
         blocking(move || {
+            let _guard = guard;
             if durable {
                 file.sync_all().map_err(io_error(&data))?;
             }
@@ -537,11 +545,11 @@ impl FsUploadWriter {
                 remove(record_path, durable).map_err(io_error(record_path))?;
             }
             drop(file);
+            catalog.note(&repo_name);
             Ok(())
         })
         .await?;
         self.path = None;
-        self.catalog.note(repo);
         Ok(())
     }
 
