@@ -28,7 +28,7 @@ mod tags;
 mod uploads;
 mod write;
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;
 
 use cache::{Cache, ContentCache, KeyLocks};
