@@ -307,7 +307,7 @@ async fn session_round_trip_with_digest_checked() {
             Err(Error::AlreadyExists { .. })
         ));
         let stored = store.get_upload(&state.id).await.unwrap();
-        assert_eq!((stored.offset, &stored.repo), (0, &state.repo));
+        assert_eq!(stored, state, "a record reads back exactly");
 
         let part1: Vec<u8> = (0..1_500_000u32).map(|i| (i % 253) as u8).collect();
         let part2: Vec<u8> = (0..700_000u32).map(|i| (i % 13) as u8).collect();

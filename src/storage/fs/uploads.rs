@@ -63,16 +63,26 @@ struct Record {
     started: u64,
     /// Unix milliseconds.
     updated: u64,
+    /// The nanoseconds below the millisecond of `started` and `updated`, so a state reads back
+    /// exactly as it was stored (absent in hand-written records: 0).
+    #[serde(default)]
+    sub_ms_nanos: (u32, u32),
 }
 
-fn millis(time: SystemTime) -> u64 {
+/// Unix milliseconds and the nanoseconds below them (times before 1970 read as 1970).
+fn millis(time: SystemTime) -> (u64, u32) {
     time.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+        .map(|d| {
+            (
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                d.subsec_nanos() % 1_000_000,
+            )
+        })
+        .unwrap_or((0, 0))
 }
 
-fn from_millis(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+fn from_millis(ms: u64, nanos: u32) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms) + Duration::from_nanos(u64::from(nanos % 1_000_000))
 }
 
 impl Record {
@@ -83,8 +93,9 @@ impl Record {
             algorithm: state.algorithm.as_str().to_owned(),
             offset: state.offset,
             hash_state: hex::encode(&state.hash_state),
-            started: millis(state.started),
-            updated: millis(state.updated),
+            started: millis(state.started).0,
+            updated: millis(state.updated).0,
+            sub_ms_nanos: (millis(state.started).1, millis(state.updated).1),
         }
     }
 
@@ -102,8 +113,8 @@ impl Record {
             algorithm: Algorithm::from_name(&self.algorithm)?,
             offset: self.offset,
             hash_state: Bytes::from(hex::decode(&self.hash_state).ok()?),
-            started: from_millis(self.started),
-            updated: from_millis(self.updated),
+            started: from_millis(self.started, self.sub_ms_nanos.0),
+            updated: from_millis(self.updated, self.sub_ms_nanos.1),
         })
     }
 }
@@ -478,7 +489,9 @@ impl FsUploadWriter {
             }
             record.offset = offset;
             record.hash_state = hex::encode(&hash_state);
-            record.updated = millis(SystemTime::now());
+            let (updated, nanos) = millis(SystemTime::now());
+            record.updated = updated;
+            record.sub_ms_nanos.1 = nanos;
             let json = record.to_json(&id)?;
             write_atomic(&temp, &record_path, &json, durable).map_err(io_error(&record_path))?;
             // The lock goes with the descriptor: an idle session holds neither.
