@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{self, Seek, SeekFrom};
+use std::sync::Arc;
 
 use super::write::{blocking, io_error, is_regular_file, open_read, remove, set_touched, touch};
 use super::{invalid_name, FsStorage};
@@ -115,6 +116,8 @@ impl FsStorage {
         let blob = self.layout.blob(digest);
         let durable = self.durable;
         let key = digest.as_str().to_owned();
+        let catalog = Arc::clone(&self.catalog);
+        let repo = repo.to_owned();
         blocking(move || {
             if let Some((from, from_key)) = from {
                 if !is_regular_file(&from).map_err(io_error(&from))? {
@@ -124,11 +127,10 @@ impl FsStorage {
             // Refreshing the mtime is also the existence check (and refuses a symlink).
             set_touched(&blob).map_err(|e| Error::io(key, e))?;
             touch(&link, durable).map_err(io_error(&link))?;
+            catalog.note(&repo);
             Ok(())
         })
-        .await?;
-        self.catalog.note(repo);
-        Ok(())
+        .await
     }
 
     pub(super) async fn unlink_blob_impl(&self, repo: &str, digest: &Digest) -> Result<()> {

@@ -15,7 +15,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
@@ -121,26 +121,31 @@ pub(super) fn manifest_key(repo: &str, digest: &Digest) -> String {
 const STRIPES: usize = 64;
 
 /// Striped async locks serialising writers of one key (a repository's metadata, an upload
-/// session's record) (held across disk I/O, hence
-/// tokio's mutex). Unrelated keys rarely share a stripe.
+/// session's record), held across disk I/O, hence tokio's mutex. Unrelated keys rarely share a
+/// stripe. Guards are owned, so a write can move its guard into the blocking task that does
+/// it: a caller that stops waiting (a client gone) does not release the lock while the write
+/// still runs.
 #[derive(Debug)]
 pub(super) struct KeyLocks {
-    stripes: [tokio::sync::Mutex<()>; STRIPES],
+    stripes: [Arc<tokio::sync::Mutex<()>>; STRIPES],
 }
+
+/// A held [`KeyLocks`] stripe.
+pub(super) type KeyGuard = tokio::sync::OwnedMutexGuard<()>;
 
 impl KeyLocks {
     pub(super) fn new() -> Self {
         KeyLocks {
-            stripes: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+            stripes: std::array::from_fn(|_| Arc::new(tokio::sync::Mutex::new(()))),
         }
     }
 
-    pub(super) async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(super) async fn lock(&self, key: &str) -> KeyGuard {
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
         // Truncating the hash is fine: any bits pick a stripe.
         let index = hasher.finish() as usize % STRIPES;
-        self.stripes[index].lock().await
+        Arc::clone(&self.stripes[index]).lock_owned().await
     }
 }
 

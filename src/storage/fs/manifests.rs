@@ -91,47 +91,60 @@ impl FsStorage {
             source: Box::new(e),
         })?;
 
-        let _guard = self.repo_locks.lock(repo).await;
         let blob = self.layout.blob(digest);
         let temp = Arc::clone(&self.temp);
         let durable = self.durable;
         let bytes = put.manifest.bytes.clone();
-        let text = digest.as_str().to_owned();
-        let written = blocking(move || {
-            if is_regular_file(&blob).map_err(io_error(&blob))? {
-                // Re-pushed: refresh its last-touched time.
-                set_touched(&blob).map_err(io_error(&blob))?;
-            } else {
-                write_atomic(&temp, &blob, &bytes, durable).map_err(io_error(&blob))?;
+        let digest = digest.clone();
+        let repo = repo.to_owned();
+        let tags = put.tags.clone();
+        let (tag_cache, manifests, content) = (
+            Arc::clone(&self.tags),
+            Arc::clone(&self.manifests),
+            Arc::clone(&self.content),
+        );
+        let (tag_indexes, catalog) = (Arc::clone(&self.tag_indexes), Arc::clone(&self.catalog));
+        let guard = self.repo_locks.lock(&repo).await;
+        // Disk writes and cache updates in one task that owns the lock (see the type docs).
+        blocking(move || {
+            let _guard = guard;
+            let text = digest.as_str();
+            let written = (|| {
+                if is_regular_file(&blob).map_err(io_error(&blob))? {
+                    // Re-pushed: refresh its last-touched time.
+                    set_touched(&blob).map_err(io_error(&blob))?;
+                } else {
+                    write_atomic(&temp, &blob, &bytes, durable).map_err(io_error(&blob))?;
+                }
+                write_atomic(&temp, &link, &record_json, durable).map_err(io_error(&link))?;
+                if let Some((path, entry)) = &referrer {
+                    write_atomic(&temp, path, entry, durable).map_err(io_error(path))?;
+                }
+                for path in &tag_paths {
+                    write_atomic(&temp, path, text.as_bytes(), durable).map_err(io_error(path))?;
+                }
+                Ok(())
+            })();
+            let mkey = manifest_key(&repo, &digest);
+            if let Err(e) = written {
+                // Part of it may be on disk: forget what we knew rather than guess.
+                manifests.invalidate(&mkey);
+                for tag in &tags {
+                    tag_cache.invalidate(&tag_key(&repo, tag));
+                }
+                tag_indexes.forget(&repo);
+                return Err(e);
             }
-            write_atomic(&temp, &link, &record_json, durable).map_err(io_error(&link))?;
-            if let Some((path, entry)) = &referrer {
-                write_atomic(&temp, path, entry, durable).map_err(io_error(path))?;
+            content.insert(&digest, &bytes);
+            manifests.set(mkey, Some(record));
+            for tag in &tags {
+                tag_cache.set(tag_key(&repo, tag), Some(digest.clone()));
             }
-            for path in &tag_paths {
-                write_atomic(&temp, path, text.as_bytes(), durable).map_err(io_error(path))?;
-            }
+            tag_indexes.set(&repo, &tags, &digest);
+            catalog.note(&repo);
             Ok(())
         })
-        .await;
-        let mkey = manifest_key(repo, digest);
-        if let Err(e) = written {
-            // Part of it may be on disk: forget what we knew rather than guess.
-            self.manifests.invalidate(&mkey);
-            for tag in &put.tags {
-                self.tags.invalidate(&tag_key(repo, tag));
-            }
-            self.tag_indexes.forget(repo);
-            return Err(e);
-        }
-        self.content.insert(digest, &put.manifest.bytes);
-        self.manifests.set(mkey, Some(record));
-        for tag in &put.tags {
-            self.tags.set(tag_key(repo, tag), Some(digest.clone()));
-        }
-        self.tag_indexes.set(repo, &put.tags, digest);
-        self.catalog.note(repo);
-        Ok(())
+        .await
     }
 
     /// The link record of manifest `digest` in `repo`, if `repo` holds it.
@@ -214,7 +227,7 @@ impl FsStorage {
             .layout
             .manifest_link(repo, digest)
             .ok_or_else(|| invalid_name(repo))?;
-        let _guard = self.repo_locks.lock(repo).await;
+        let guard = self.repo_locks.lock(repo).await;
         let Some(record) = self.manifest_link(repo, digest).await? else {
             return Err(Error::not_found(key));
         };
@@ -237,42 +250,52 @@ impl FsStorage {
             None => None,
         };
         let durable = self.durable;
-        let removed = blocking(move || {
-            for path in &tag_paths {
-                remove(path, durable).map_err(io_error(path))?;
-            }
-            if let Some(path) = &referrer {
-                remove(path, durable).map_err(io_error(path))?;
-                // Drop the subject's directory once empty (ignored if it is not).
-                if let Some(dir) = path.parent() {
-                    let _ = fs::remove_dir(dir);
+        let (repo, digest) = (repo.to_owned(), digest.clone());
+        let (tag_cache, manifests, tag_indexes) = (
+            Arc::clone(&self.tags),
+            Arc::clone(&self.manifests),
+            Arc::clone(&self.tag_indexes),
+        );
+        // Disk writes and cache updates in one task that owns the lock (see the type docs).
+        blocking(move || {
+            let _guard = guard;
+            let removed = (|| {
+                for path in &tag_paths {
+                    remove(path, durable).map_err(io_error(path))?;
+                }
+                if let Some(path) = &referrer {
+                    remove(path, durable).map_err(io_error(path))?;
+                    // Drop the subject's directory once empty (ignored if it is not).
+                    if let Some(dir) = path.parent() {
+                        let _ = fs::remove_dir(dir);
+                    }
+                }
+                remove(&link, durable).map_err(io_error(&link))
+            })();
+            let mkey = manifest_key(&repo, &digest);
+            match removed {
+                Ok(existed) => {
+                    for tag in &tags {
+                        tag_cache.set(tag_key(&repo, tag), None);
+                    }
+                    index.remove_all(&tags);
+                    manifests.set(mkey, None);
+                    if existed {
+                        Ok(())
+                    } else {
+                        Err(Error::not_found(key))
+                    }
+                }
+                Err(e) => {
+                    for tag in &tags {
+                        tag_cache.invalidate(&tag_key(&repo, tag));
+                    }
+                    tag_indexes.forget(&repo);
+                    manifests.invalidate(&mkey);
+                    Err(e)
                 }
             }
-            remove(&link, durable).map_err(io_error(&link))
         })
-        .await;
-        let mkey = manifest_key(repo, digest);
-        match removed {
-            Ok(existed) => {
-                for tag in &tags {
-                    self.tags.set(tag_key(repo, tag), None);
-                }
-                index.remove_all(&tags);
-                self.manifests.set(mkey, None);
-                if existed {
-                    Ok(())
-                } else {
-                    Err(Error::not_found(key))
-                }
-            }
-            Err(e) => {
-                for tag in &tags {
-                    self.tags.invalidate(&tag_key(repo, tag));
-                }
-                self.tag_indexes.forget(repo);
-                self.manifests.invalidate(&mkey);
-                Err(e)
-            }
-        }
+        .await
     }
 }

@@ -28,7 +28,7 @@ mod tags;
 mod uploads;
 mod write;
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;
 
 use cache::{Cache, ContentCache, KeyLocks};
@@ -94,6 +94,11 @@ const CONTENT_CACHE_MAX_ENTRY: usize = 1 << 20;
 /// it is best effort). The root must be one filesystem (renames must not cross devices). On
 /// case-insensitive filesystems, tags differing only in case share a file.
 ///
+/// Writes that must stay atomic with respect to their lock (manifest, tag and session
+/// writes) run their disk work and their cache updates in one blocking task that owns the
+/// lock guard, so a caller that stops waiting (a client gone mid-request) cannot release the
+/// lock while the write is still running.
+///
 /// # Caches
 ///
 /// Tag targets and manifest link records are cached in memory, as are the bytes of recently
@@ -108,15 +113,15 @@ pub struct FsStorage {
     durable: bool,
     temp: Arc<TempNames>,
     /// `repo:tag` -> digest.
-    tags: Cache<Digest>,
+    tags: Arc<Cache<Digest>>,
     /// `repo@digest` -> link record.
-    manifests: Cache<LinkRecord>,
-    content: ContentCache,
+    manifests: Arc<Cache<LinkRecord>>,
+    content: Arc<ContentCache>,
     /// Serialises manifest, tag and referrer writes of one repository.
     repo_locks: KeyLocks,
     /// Serialises record writes of one upload session (save, complete, delete).
     upload_locks: Arc<KeyLocks>,
-    tag_indexes: TagIndexes,
+    tag_indexes: Arc<TagIndexes>,
     catalog: Arc<Catalog>,
     /// Full directory scans of tags or repositories so far.
     scans: Arc<AtomicU64>,
@@ -151,12 +156,15 @@ impl FsStorage {
             layout: Arc::new(layout),
             durable,
             temp: Arc::new(temp),
-            tags: Cache::new(METADATA_CACHE_ENTRIES),
-            manifests: Cache::new(METADATA_CACHE_ENTRIES),
-            content: ContentCache::new(CONTENT_CACHE_BYTES, CONTENT_CACHE_MAX_ENTRY),
+            tags: Arc::new(Cache::new(METADATA_CACHE_ENTRIES)),
+            manifests: Arc::new(Cache::new(METADATA_CACHE_ENTRIES)),
+            content: Arc::new(ContentCache::new(
+                CONTENT_CACHE_BYTES,
+                CONTENT_CACHE_MAX_ENTRY,
+            )),
             repo_locks: KeyLocks::new(),
             upload_locks: Arc::new(KeyLocks::new()),
-            tag_indexes: TagIndexes::default(),
+            tag_indexes: Arc::new(TagIndexes::default()),
             catalog: Arc::new(Catalog::default()),
             scans: Arc::new(AtomicU64::new(0)),
         }

@@ -64,6 +64,11 @@ impl FsStorage {
             let mut bytes = 0usize;
             let mut more = false;
             for (digest, path) in names {
+                if items.len() >= options.page.limit && options.artifact_type.is_none() {
+                    // Without a filter, any name left is an entry left: no need to read it.
+                    more = true;
+                    break;
+                }
                 // Removed since the directory was read: skip it.
                 let Some(contents) = read_optional(&path).map_err(io_error(&path))? else {
                     continue;

@@ -212,26 +212,32 @@ impl FsStorage {
             .tag(repo, tag)
             .ok_or_else(|| invalid_tag(repo, tag))?;
         let key = tag_key(repo, tag);
-        let _guard = self.repo_locks.lock(repo).await;
         let durable = self.durable;
-        let removed = blocking(move || remove(&path, durable).map_err(io_error(&path))).await;
-        match removed {
-            Ok(existed) => {
-                self.tags.set(key.clone(), None);
-                if let Some(index) = self.tag_indexes.get(repo) {
-                    index.lock().remove(tag);
+        let (tag_cache, tag_indexes) = (Arc::clone(&self.tags), Arc::clone(&self.tag_indexes));
+        let (repo, tag) = (repo.to_owned(), tag.to_owned());
+        let guard = self.repo_locks.lock(&repo).await;
+        // Disk write and cache updates in one task that owns the lock (see the type docs).
+        blocking(move || {
+            let _guard = guard;
+            match remove(&path, durable) {
+                Ok(existed) => {
+                    tag_cache.set(key.clone(), None);
+                    if let Some(index) = tag_indexes.get(&repo) {
+                        index.lock().remove(&tag);
+                    }
+                    if existed {
+                        Ok(())
+                    } else {
+                        Err(Error::not_found(key))
+                    }
                 }
-                if existed {
-                    Ok(())
-                } else {
-                    Err(Error::not_found(key))
+                Err(e) => {
+                    tag_cache.invalidate(&key);
+                    Err(io_error(&path)(e))
                 }
             }
-            Err(e) => {
-                self.tags.invalidate(&key);
-                Err(e)
-            }
-        }
+        })
+        .await
     }
 
     pub(super) async fn list_tags_impl(

@@ -89,6 +89,7 @@ fn new_session(repo: &str) -> UploadState {
 }
 
 /// Paths of this process's open file descriptors.
+#[cfg(target_os = "linux")]
 fn open_paths() -> Vec<PathBuf> {
     std::fs::read_dir("/proc/self/fd")
         .unwrap()
@@ -306,7 +307,7 @@ async fn session_round_trip_with_digest_checked() {
             Err(Error::AlreadyExists { .. })
         ));
         let stored = store.get_upload(&state.id).await.unwrap();
-        assert_eq!((stored.offset, &stored.repo), (0, &state.repo));
+        assert_eq!(stored, state, "a record reads back exactly");
 
         let part1: Vec<u8> = (0..1_500_000u32).map(|i| (i % 253) as u8).collect();
         let part2: Vec<u8> = (0..700_000u32).map(|i| (i % 13) as u8).collect();
@@ -495,6 +496,7 @@ async fn delete_while_writing_fails_save_and_never_resurrects() {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_saved_session_holds_no_file() {
     let (dir, store) = stores().remove(0);
@@ -1028,4 +1030,23 @@ async fn unsafe_names_never_touch_disk() {
         .collect();
     top.sort();
     assert_eq!(top, ["root"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hot_manifest_get_by_tag_touches_no_disk() {
+    let (dir, store) = stores().remove(1);
+    let (digest, m) = manifest(IMAGE, r#"{"hot":1}"#);
+    let put = ManifestPut::new(digest.clone(), m.clone()).with_tags(["latest".to_owned()]);
+    store.put_manifest("a", &put).await.unwrap();
+    // Move the whole tree away: only the caches can answer now.
+    let root = dir.path().join("root");
+    std::fs::rename(&root, dir.path().join("moved")).unwrap();
+    let target = store.get_tag("a", "latest").await.unwrap();
+    assert_eq!(target, digest);
+    assert_eq!(store.get_manifest("a", &target).await.unwrap(), m);
+    assert_eq!(
+        store.manifest_meta("a", &target).await.unwrap().size,
+        m.bytes.len() as u64
+    );
+    assert!(!root.exists());
 }

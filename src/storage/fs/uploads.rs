@@ -63,16 +63,26 @@ struct Record {
     started: u64,
     /// Unix milliseconds.
     updated: u64,
+    /// The nanoseconds below the millisecond of `started` and `updated`, so a state reads back
+    /// exactly as it was stored (absent in hand-written records: 0).
+    #[serde(default)]
+    sub_ms_nanos: (u32, u32),
 }
 
-fn millis(time: SystemTime) -> u64 {
+/// Unix milliseconds and the nanoseconds below them (times before 1970 read as 1970).
+fn millis(time: SystemTime) -> (u64, u32) {
     time.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+        .map(|d| {
+            (
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                d.subsec_nanos() % 1_000_000,
+            )
+        })
+        .unwrap_or((0, 0))
 }
 
-fn from_millis(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+fn from_millis(ms: u64, nanos: u32) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms) + Duration::from_nanos(u64::from(nanos % 1_000_000))
 }
 
 impl Record {
@@ -83,8 +93,9 @@ impl Record {
             algorithm: state.algorithm.as_str().to_owned(),
             offset: state.offset,
             hash_state: hex::encode(&state.hash_state),
-            started: millis(state.started),
-            updated: millis(state.updated),
+            started: millis(state.started).0,
+            updated: millis(state.updated).0,
+            sub_ms_nanos: (millis(state.started).1, millis(state.updated).1),
         }
     }
 
@@ -102,8 +113,8 @@ impl Record {
             algorithm: Algorithm::from_name(&self.algorithm)?,
             offset: self.offset,
             hash_state: Bytes::from(hex::decode(&self.hash_state).ok()?),
-            started: from_millis(self.started),
-            updated: from_millis(self.updated),
+            started: from_millis(self.started, self.sub_ms_nanos.0),
+            updated: from_millis(self.updated, self.sub_ms_nanos.1),
         })
     }
 }
@@ -139,8 +150,9 @@ impl FsStorage {
         let temp = Arc::clone(&self.temp);
         let durable = self.durable;
         let uploads = self.layout.uploads();
-        let _guard = self.upload_locks.lock(&state.id).await;
+        let guard = self.upload_locks.lock(&state.id).await;
         blocking(move || {
+            let _guard = guard;
             create_dirs(&uploads, durable).map_err(io_error(&uploads))?;
             // Data first, so a record always has its data file. An existing one is left as it
             // is: it is either the taken id's (the record link below fails) or a crash's
@@ -243,8 +255,9 @@ impl FsStorage {
         let (record_path, data) = self.upload_paths(id)?;
         let durable = self.durable;
         let id = id.to_owned();
-        let _guard = self.upload_locks.lock(&id).await;
+        let guard = self.upload_locks.lock(&id).await;
         blocking(move || {
+            let _guard = guard;
             // Record first: without it the session is gone, whatever happens to the bytes.
             if !remove(&record_path, durable).map_err(io_error(&record_path))? {
                 return Err(Error::not_found(id));
@@ -456,8 +469,11 @@ impl FsUploadWriter {
         let temp = Arc::clone(&self.temp);
         let offset = self.len;
         let locks = Arc::clone(&self.upload_locks);
-        let _guard = locks.lock(&id).await;
+        let guard = locks.lock(&id).await;
+        // The check and the record write run in one task that owns the lock, so a caller that
+        // stops waiting does not let a delete in between.
         blocking(move || {
+            let _guard = guard;
             if durable {
                 file.sync_data().map_err(io_error(&data))?;
             }
@@ -473,7 +489,9 @@ impl FsUploadWriter {
             }
             record.offset = offset;
             record.hash_state = hex::encode(&hash_state);
-            record.updated = millis(SystemTime::now());
+            let (updated, nanos) = millis(SystemTime::now());
+            record.updated = updated;
+            record.sub_ms_nanos.1 = nanos;
             let json = record.to_json(&id)?;
             write_atomic(&temp, &record_path, &json, durable).map_err(io_error(&record_path))?;
             // The lock goes with the descriptor: an idle session holds neither.
@@ -509,11 +527,14 @@ impl FsUploadWriter {
         let file = self.flush().await?;
         let durable = self.durable;
         let locks = Arc::clone(&self.upload_locks);
-        let _guard = match &self.session {
+        let guard = match &self.session {
             Some(session) => Some(locks.lock(&session.id).await),
             None => None,
         };
+        let catalog = Arc::clone(&self.catalog);
+        let repo_name = repo.to_owned();
         blocking(move || {
+            let _guard = guard;
             if durable {
                 file.sync_all().map_err(io_error(&data))?;
             }
@@ -537,11 +558,11 @@ impl FsUploadWriter {
                 remove(record_path, durable).map_err(io_error(record_path))?;
             }
             drop(file);
+            catalog.note(&repo_name);
             Ok(())
         })
         .await?;
         self.path = None;
-        self.catalog.note(repo);
         Ok(())
     }
 
