@@ -256,8 +256,8 @@ impl From<storage::Error> for RegistryError {
     fn from(e: storage::Error) -> Self {
         match &e {
             storage::Error::Full { .. } => {
-                let mut r = RegistryError::internal(&e)
-                    .with_status(StatusCode::INSUFFICIENT_STORAGE);
+                let mut r =
+                    RegistryError::internal(&e).with_status(StatusCode::INSUFFICIENT_STORAGE);
                 r.message = Cow::Borrowed("the registry's storage is full");
                 r
             }

@@ -12,8 +12,8 @@ use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::handlers::{self, Shared};
 use crate::layer::OciLayer;
-use crate::settings::Config;
 use crate::protocol::path::is_registry_path;
+use crate::settings::Config;
 use crate::BoxError;
 
 /// Answers OCI Distribution requests under `/v2/`; passes every other request to `S` untouched.

@@ -526,9 +526,8 @@ async fn a_dropped_request_leaves_the_session_at_its_last_acknowledged_byte() {
 
     // A PATCH that promises 1 MB, sends 10 bytes and hangs up.
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let head = format!(
-        "PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nUNACKED-XY"
-    );
+    let head =
+        format!("PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nUNACKED-XY");
     tcp.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     drop(tcp);
@@ -561,7 +560,10 @@ async fn a_dropped_request_leaves_the_session_at_its_last_acknowledged_byte() {
     let whole = sha256(b"first partmore");
     let r = s.empty("PUT", &format!("{loc}?digest={whole}")).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(s.get(&format!("/v2/r/blobs/{whole}")).await.body, "first partmore");
+    assert_eq!(
+        s.get(&format!("/v2/r/blobs/{whole}")).await.body,
+        "first partmore"
+    );
     assert_eq!(
         s.head(&format!("/v2/r/blobs/{digest}")).await.status,
         StatusCode::NOT_FOUND
@@ -646,13 +648,17 @@ async fn idle_sessions_expire_with_their_bytes() {
     s.send("PATCH", &old, &[], "STALE-BYTES").await;
     let fresh = s.start_upload("r", "").await;
     // The sweep runs in the background (every second here); `fresh` is kept busy meanwhile.
-    let mut offset = 0;
     let mut expired = false;
-    for _ in 0..40 {
+    for offset in 0..40 {
         let range = format!("{offset}-{offset}");
-        let r = s.send("PATCH", &fresh, &[("content-range", &range)], "x").await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "the active session never expires");
-        offset += 1;
+        let r = s
+            .send("PATCH", &fresh, &[("content-range", &range)], "x")
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::ACCEPTED,
+            "the active session never expires"
+        );
         if s.get(&old).await.status == StatusCode::NOT_FOUND {
             expired = true;
             break;

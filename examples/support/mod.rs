@@ -33,7 +33,7 @@ pub fn raise_fd_limit() -> Option<u64> {
     if let (Some(current), Some(maximum)) = (limit.current, limit.maximum) {
         if current < maximum {
             limit.current = Some(maximum);
-            if setrlimit(Resource::Nofile, limit.clone()).is_err() {
+            if setrlimit(Resource::Nofile, limit).is_err() {
                 return getrlimit(Resource::Nofile).current;
             }
         }

@@ -38,7 +38,13 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Ha
         .list_referrers(name, &digest.to_digest(), options)
         .await?;
     let head = format!("{{\"schemaVersion\":2,\"mediaType\":\"{OCI_INDEX}\",\"manifests\":[");
-    let size = head.len() + 2 + page.items.iter().map(|e| e.descriptor.len() + 1).sum::<usize>();
+    let size = head.len()
+        + 2
+        + page
+            .items
+            .iter()
+            .map(|e| e.descriptor.len() + 1)
+            .sum::<usize>();
     let mut body = BytesMut::with_capacity(size);
     body.put_slice(head.as_bytes());
     for (i, entry) in page.items.iter().enumerate() {

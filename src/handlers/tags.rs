@@ -61,7 +61,9 @@ fn json_page(
         if let Some(last) = page.items.last() {
             builder = builder.header(
                 header::LINK,
-                header_value(&format!("<{link_base}?n={limit}&last={last}>; rel=\"next\""))?,
+                header_value(&format!(
+                    "<{link_base}?n={limit}&last={last}>; rel=\"next\""
+                ))?,
             );
         }
     }

@@ -49,9 +49,7 @@ impl ByteRange {
         match (first, last) {
             ("", suffix) => parse_u64(suffix).map(ByteRange::Suffix),
             (first, "") => parse_u64(first).map(ByteRange::From),
-            (first, last) => {
-                Some(ByteRange::FromTo(parse_u64(first)?, parse_u64(last)?))
-            }
+            (first, last) => Some(ByteRange::FromTo(parse_u64(first)?, parse_u64(last)?)),
         }
     }
 
@@ -183,7 +181,10 @@ mod tests {
         );
         // Last before first parses, and never resolves (416).
         assert_eq!(ByteRange::parse("bytes=2-1"), Some(ByteRange::FromTo(2, 1)));
-        assert_eq!(ByteRange::parse("bytes=500-0").and_then(|r| r.resolve(1000)), None);
+        assert_eq!(
+            ByteRange::parse("bytes=500-0").and_then(|r| r.resolve(1000)),
+            None
+        );
         assert_eq!(
             ByteRange::parse("bytes=18446744073709551615-"),
             Some(ByteRange::From(u64::MAX))

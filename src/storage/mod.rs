@@ -176,8 +176,11 @@ pub trait UploadWriter: Send + fmt::Debug {
     /// into `repo`, then ends the session (state and bytes). Durable before it returns. If the
     /// blob already exists its content is kept (and its last-touched time refreshed), so
     /// concurrent pushes of one blob both succeed.
-    fn complete<'a>(self: Box<Self>, repo: &'a str, digest: &'a Digest)
-        -> BoxFuture<'a, Result<()>>;
+    fn complete<'a>(
+        self: Box<Self>,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>>;
 }
 
 /// A registry's persistent state. See the [module docs](self).

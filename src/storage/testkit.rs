@@ -216,6 +216,8 @@ async fn blob_bytes(check: &Check, s: &dyn Storage, repo: &str, digest: &Digest)
     bytes
 }
 
+/// Upload ids in the form the registry issues (`protocol::upload_id`), fixed so listings have a
+/// known order.
 fn new_session(id: &str, repo: &str) -> UploadState {
     UploadState::new(
         id,
@@ -533,7 +535,7 @@ pub async fn staged_blobs(h: &dyn Harness) {
 pub async fn uploads(h: &dyn Harness) {
     let c = Check::start("uploads");
     let s = h.fresh().await;
-    let session = new_session("kit-upload-1", "kit/up");
+    let session = new_session("00000000-0000-4000-8000-000000000001", "kit/up");
     ok(&c, "create_upload", s.create_upload(&session).await);
     fails(
         &c,
@@ -618,21 +620,32 @@ pub async fn uploads(h: &dyn Harness) {
     not_found(
         &c,
         "delete_upload of unknown id",
-        s.delete_upload("kit-nope").await,
+        s.delete_upload("00000000-0000-4000-8000-0000000000ff")
+            .await,
     );
     not_found(
         &c,
         "get_upload of unknown id",
-        s.get_upload("kit-nope").await,
+        s.get_upload("00000000-0000-4000-8000-0000000000ff").await,
     );
     not_found(
         &c,
         "resume_upload of unknown id",
-        s.resume_upload(&new_session("kit-nope", "kit/up")).await,
+        s.resume_upload(&new_session(
+            "00000000-0000-4000-8000-0000000000ff",
+            "kit/up",
+        ))
+        .await,
     );
 
     // Listing, ordered by id.
-    let ids = ["kit-p-3", "kit-p-0", "kit-p-4", "kit-p-1", "kit-p-2"];
+    let ids = [
+        "00000000-0000-4000-8000-000000000130",
+        "00000000-0000-4000-8000-000000000100",
+        "00000000-0000-4000-8000-000000000140",
+        "00000000-0000-4000-8000-000000000110",
+        "00000000-0000-4000-8000-000000000120",
+    ];
     for id in ids {
         ok(
             &c,
@@ -651,41 +664,74 @@ pub async fn uploads(h: &dyn Harness) {
     let listed: Vec<_> = listed.iter().map(|u| u.id.as_str()).collect();
     assert_eq!(
         listed,
-        ["kit-p-0", "kit-p-1", "kit-p-2", "kit-p-3", "kit-p-4"]
+        [
+            "00000000-0000-4000-8000-000000000100",
+            "00000000-0000-4000-8000-000000000110",
+            "00000000-0000-4000-8000-000000000120",
+            "00000000-0000-4000-8000-000000000130",
+            "00000000-0000-4000-8000-000000000140"
+        ]
     );
     let page = ok(
         &c,
         "list_uploads after an absent id",
-        s.list_uploads(ListOptions::new(Some("kit-p-15".into()), 2))
-            .await,
+        s.list_uploads(ListOptions::new(
+            Some("00000000-0000-4000-8000-000000000115".into()),
+            2,
+        ))
+        .await,
     );
     let got: Vec<_> = page.items.iter().map(|u| u.id.as_str()).collect();
     assert_eq!(
         (got, page.more),
-        (vec!["kit-p-2", "kit-p-3"], true),
+        (
+            vec![
+                "00000000-0000-4000-8000-000000000120",
+                "00000000-0000-4000-8000-000000000130"
+            ],
+            true
+        ),
         "after kit-p-15"
     );
     let page = ok(
         &c,
         "list_uploads",
-        s.list_uploads(ListOptions::new(Some("kit-p-2".into()), 2))
-            .await,
+        s.list_uploads(ListOptions::new(
+            Some("00000000-0000-4000-8000-000000000120".into()),
+            2,
+        ))
+        .await,
     );
     let got: Vec<_> = page.items.iter().map(|u| u.id.as_str()).collect();
     assert_eq!(
         (got, page.more),
-        (vec!["kit-p-3", "kit-p-4"], false),
+        (
+            vec![
+                "00000000-0000-4000-8000-000000000130",
+                "00000000-0000-4000-8000-000000000140"
+            ],
+            false
+        ),
         "last page"
     );
-    ok(&c, "delete_upload", s.delete_upload("kit-p-2").await);
-    not_found(&c, "get_upload after delete", s.get_upload("kit-p-2").await);
+    ok(
+        &c,
+        "delete_upload",
+        s.delete_upload("00000000-0000-4000-8000-000000000120")
+            .await,
+    );
+    not_found(
+        &c,
+        "get_upload after delete",
+        s.get_upload("00000000-0000-4000-8000-000000000120").await,
+    );
 }
 
 /// One writer per session; a dropped writer's unsaved bytes are gone.
 pub async fn upload_claims(h: &dyn Harness) {
     let c = Check::start("upload_claims");
     let s = h.fresh().await;
-    let session = new_session("kit-claims", "kit/up");
+    let session = new_session("00000000-0000-4000-8000-000000000200", "kit/up");
     ok(&c, "create_upload", s.create_upload(&session).await);
 
     let mut hasher = Hasher::new(Algorithm::Sha256);
@@ -744,7 +790,7 @@ pub async fn upload_claims(h: &dyn Harness) {
 pub async fn upload_reopen(h: &dyn Harness) {
     let c = Check::start("upload_reopen");
     let first = h.fresh().await;
-    let session = new_session("kit-reopen", "kit/up");
+    let session = new_session("00000000-0000-4000-8000-000000000300", "kit/up");
     ok(&c, "create_upload", first.create_upload(&session).await);
     let mut hasher = Hasher::new(Algorithm::Sha256);
     let mut writer = ok(&c, "resume_upload", first.resume_upload(&session).await);
@@ -814,7 +860,7 @@ pub async fn upload_delete_while_writing(h: &dyn Harness) {
     let c = Check::start("upload_delete_while_writing");
     let s = h.fresh().await;
 
-    let session = new_session("kit-del-save", "kit/up");
+    let session = new_session("00000000-0000-4000-8000-000000000400", "kit/up");
     ok(&c, "create_upload", s.create_upload(&session).await);
     let mut writer = ok(&c, "resume_upload", s.resume_upload(&session).await);
     ok(&c, "write", writer.write(Bytes::from_static(b"abc")).await);
@@ -844,7 +890,7 @@ pub async fn upload_delete_while_writing(h: &dyn Harness) {
     );
     not_found(&c, "resume after delete", s.resume_upload(&session).await);
 
-    let session = new_session("kit-del-complete", "kit/up");
+    let session = new_session("00000000-0000-4000-8000-000000000500", "kit/up");
     ok(&c, "create_upload", s.create_upload(&session).await);
     let mut writer = ok(&c, "resume_upload", s.resume_upload(&session).await);
     ok(
@@ -1700,7 +1746,10 @@ pub async fn concurrent_blob_complete(h: &dyn Harness) {
 pub async fn concurrent_resume(h: &dyn Harness) {
     let c = Check::start("concurrent_resume");
     let s = h.fresh().await;
-    let session = Arc::new(new_session("kit-race", "kit/up"));
+    let session = Arc::new(new_session(
+        "00000000-0000-4000-8000-000000000600",
+        "kit/up",
+    ));
     ok(&c, "create_upload", s.create_upload(&session).await);
     let tasks: Vec<_> = (0..16)
         .map(|_| {

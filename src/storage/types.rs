@@ -213,7 +213,11 @@ pub struct ReferrerEntry {
 
 impl ReferrerEntry {
     /// An entry.
-    pub fn new(digest: Digest, artifact_type: Option<String>, descriptor: impl Into<Bytes>) -> Self {
+    pub fn new(
+        digest: Digest,
+        artifact_type: Option<String>,
+        descriptor: impl Into<Bytes>,
+    ) -> Self {
         ReferrerEntry {
             digest,
             artifact_type,

@@ -33,7 +33,11 @@ struct Counts {
 
 impl Counts {
     fn insert(&mut self, id: &str, repo: &str) {
-        if self.repo_of.insert(id.to_owned(), repo.to_owned()).is_none() {
+        if self
+            .repo_of
+            .insert(id.to_owned(), repo.to_owned())
+            .is_none()
+        {
             *self.per_repository.entry(repo.to_owned()).or_default() += 1;
         }
     }
@@ -170,11 +174,7 @@ impl Sessions {
 
     /// Starts the expiry sweep on the current tokio runtime, once. It runs every quarter of
     /// `timeout` (between 1 s and 1 min) and ends when the registry is dropped.
-    pub(crate) fn start_sweeper(
-        self: &Arc<Self>,
-        storage: Weak<dyn Storage>,
-        timeout: Duration,
-    ) {
+    pub(crate) fn start_sweeper(self: &Arc<Self>, storage: Weak<dyn Storage>, timeout: Duration) {
         if self.sweeper_started.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -251,7 +251,9 @@ mod tests {
             .await
             .is_ok());
         assert_eq!(
-            sessions.reserve(storage.as_ref(), "id-x", "c", 32, 16).await,
+            sessions
+                .reserve(storage.as_ref(), "id-x", "c", 32, 16)
+                .await,
             Err(CapReached::Global)
         );
     }

@@ -1050,3 +1050,46 @@ async fn hot_manifest_get_by_tag_touches_no_disk() {
     );
     assert!(!root.exists());
 }
+
+/// Opens `FsStorage` over fresh temp directories; `reopen` is a new instance over the last one
+/// (what a restart, or a second process on the same root, sees).
+struct FsHarness {
+    durable: bool,
+    dirs: std::sync::Mutex<Vec<tempfile::TempDir>>,
+}
+
+impl crate::storage::testkit::Harness for FsHarness {
+    fn fresh(&self) -> crate::storage::BoxFuture<'_, Arc<dyn Storage>> {
+        Box::pin(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let store = FsStorage::new(dir.path(), self.durable);
+            self.dirs.lock().unwrap().push(dir);
+            Arc::new(store) as Arc<dyn Storage>
+        })
+    }
+
+    fn reopen(&self) -> crate::storage::BoxFuture<'_, Arc<dyn Storage>> {
+        Box::pin(async move {
+            let root = self
+                .dirs
+                .lock()
+                .unwrap()
+                .last()
+                .unwrap()
+                .path()
+                .to_path_buf();
+            Arc::new(FsStorage::new(root, self.durable)) as Arc<dyn Storage>
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fs_backend_passes_the_testkit() {
+    for durable in [false, true] {
+        let harness = FsHarness {
+            durable,
+            dirs: std::sync::Mutex::new(Vec::new()),
+        };
+        crate::storage::testkit::run_all(&harness).await;
+    }
+}
