@@ -2,7 +2,8 @@
 //!
 //! [`OciLayer`] wraps any service: requests whose path is `/v2/` or lies under it are answered
 //! by the registry, every other request goes to the inner service untouched. Blobs stream
-//! through a hash into content-addressed storage on local disk.
+//! through a hash into content-addressed storage (local disk by default, or any
+//! [`storage::Storage`] backend).
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -34,7 +35,9 @@
 //!     .deletes_enabled(false)
 //!     .min_chunk_length(Some(5 * 1024 * 1024))
 //!     .page_cap(100)
-//!     .upload_timeout(std::time::Duration::from_secs(15 * 60));
+//!     .upload_timeout(std::time::Duration::from_secs(15 * 60))
+//!     .max_uploads(4096)
+//!     .max_uploads_per_repository(256);
 //! # let _ = layer;
 //! ```
 //!
@@ -42,8 +45,10 @@
 //! - [`protocol`]: the allocation-free parsers of paths, query strings, digests, names and
 //!   ranges ([`protocol::Endpoint::parse`] is the registry's only router; call it to authorize
 //!   or meter registry requests in your own layers).
-//! - [`storage`]: the [`storage::Storage`] trait and its filesystem backend, for
-//!   [`OciLayer::with_storage`].
+//! - [`storage`]: the [`storage::Storage`] trait, its filesystem and in-memory backends (for
+//!   [`OciLayer::with_storage`]), and with feature `testkit` the test kit a backend runs to
+//!   prove it keeps the contract. Upload sessions live in storage, so any process sharing it
+//!   can continue them.
 //! - [`manifest`]: which manifests are accepted and what they reference.
 //! - [`error`]: the spec's error codes and the JSON error bodies.
 #![deny(unsafe_code, unreachable_pub)]

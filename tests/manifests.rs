@@ -413,3 +413,73 @@ async fn referrers_of_unknown_things_are_an_empty_index() {
     let r = s.get("/v2/r/referrers/sha256:nothex").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+/// Follows `Link: <..>; rel="next"` from `first`, returning each page's referrer digests.
+async fn referrer_pages(s: &common::TestServer, first: String) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut next = Some(first);
+    while let Some(path) = next.take() {
+        assert!(pages.len() < 50, "the Link chain does not end");
+        let r = s.get(&path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let digests = r.json()["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["digest"].as_str().unwrap().to_owned())
+            .collect();
+        pages.push(digests);
+        next = r.header("link").map(|link| {
+            let (target, rel) = link.split_once(">;").unwrap();
+            assert!(rel.contains("rel=\"next\""), "{link}");
+            target.trim_start_matches('<').to_owned()
+        });
+    }
+    pages
+}
+
+#[tokio::test]
+async fn referrers_are_paged_with_link_and_bounded_in_bytes() {
+    let s = start_with(|l| l.page_cap(3)).await;
+    let subject = sha256(b"the subject of many referrers");
+    let cd = s.push_blob("r", b"{}").await;
+    let ld = s.push_blob("r", b"sig").await;
+    let subject_desc =
+        format!(r#","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":33}}"#);
+    let mut pushed = Vec::new();
+    for i in 0..7 {
+        // 1.5 MiB of annotations each: a page holds about 4 MiB of descriptors, so two fit
+        // and a third does not, whatever the page cap allows.
+        let note = format!("{i}{}", "x".repeat(3 << 19));
+        let m = image_manifest(
+            &cd,
+            2,
+            &ld,
+            3,
+            &format!(
+                "{subject_desc},\"artifactType\":\"application/vnd.example.n{}\",\"annotations\":{{\"n\":\"{note}\"}}",
+                i % 2
+            ),
+        );
+        let d = sha256(m.as_bytes());
+        let r = s
+            .put_manifest(&format!("/v2/r/manifests/{d}"), OCI_MANIFEST, m)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        pushed.push(d);
+    }
+    pushed.sort();
+    let pages = referrer_pages(&s, format!("/v2/r/referrers/{subject}")).await;
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [2, 2, 2, 1], "bounded by bytes before the cap of 3");
+    let all: Vec<String> = pages.concat();
+    assert_eq!(all, pushed, "every referrer once, in digest order");
+
+    // The filter carries over to the next page.
+    let pages = referrer_pages(
+        &s,
+        format!("/v2/r/referrers/{subject}?artifactType=application/vnd.example.n1"),
+    )
+    .await;
+    assert_eq!(pages.concat().len(), 3, "{pages:?}");
+}
