@@ -782,7 +782,7 @@ async fn tag_put_racing_manifest_delete_never_dangles() {
 async fn tag_pages_come_from_the_index_without_rescans() {
     let (dir, store) = stores().remove(1);
     let (digest, m) = manifest(IMAGE, "{}");
-    let tags: Vec<String> = (0..20_000).map(|i| format!("t{i:05}")).collect();
+    let tags: Vec<String> = (0..100_000).map(|i| format!("t{i:06}")).collect();
     store
         .put_manifest(
             "big",
@@ -793,10 +793,10 @@ async fn tag_pages_come_from_the_index_without_rescans() {
     // A fresh instance loads the index from disk once.
     let store = FsStorage::new(dir.path().join("root"), false);
     let first = store
-        .list_tags("big", ListOptions::new(Some("t09999".into()), 100))
+        .list_tags("big", ListOptions::new(Some("t049999".into()), 100))
         .await
         .unwrap();
-    assert_eq!(first.items, &tags[10_000..10_100]);
+    assert_eq!(first.items, &tags[50_000..50_100]);
     assert!(first.more);
     let scans = store.directory_scans();
     let mut after = first.items.last().cloned();
@@ -808,7 +808,7 @@ async fn tag_pages_come_from_the_index_without_rescans() {
             .unwrap();
         assert_eq!(
             page.items,
-            &tags[10_000 + seen..(10_100 + seen).min(20_000)]
+            &tags[50_000 + seen..(50_100 + seen).min(100_000)]
         );
         seen += page.items.len();
         after = if page.more {
@@ -817,7 +817,7 @@ async fn tag_pages_come_from_the_index_without_rescans() {
             None
         };
     }
-    assert_eq!(seen, 10_000);
+    assert_eq!(seen, 50_000);
     assert_eq!(store.directory_scans(), scans, "paging rescanned the tags");
     // Deleting the manifest uses the reverse index and removes every tag.
     store.delete_manifest("big", &digest).await.unwrap();
