@@ -247,26 +247,28 @@ async fn stored_session(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<UploadSta
     }
 }
 
-/// Claims a stored session for this request: its writer and its hash state.
+/// Claims stored session `id` of `name` for this request: its writer, the state it claimed
+/// (read under the claim, so it cannot move on meanwhile) and its hash. One storage call.
 async fn resume(
     ctx: &Ctx<'_>,
-    state: &UploadState,
-) -> Result<(Box<dyn UploadWriter>, Hasher), RegistryError> {
-    let writer = match ctx.storage().resume_upload(state).await {
+    name: &str,
+    id: &str,
+) -> Result<(Box<dyn UploadWriter>, UploadState, Hasher), RegistryError> {
+    let writer = match ctx.storage().resume_upload(id).await {
         Ok(writer) => writer,
         Err(StorageError::Busy { .. }) => return Err(busy()),
-        // Another request moved it on between our read and our claim.
-        Err(StorageError::Conflict { .. }) => return Err(busy()),
-        Err(e) if e.is_not_found() => return Err(upload_unknown(&state.id)),
+        Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
         Err(e) => return Err(e.into()),
     };
+    let state = match writer.state() {
+        Some(state) if state.repo == name => state.clone(),
+        // Another repository's session is unknown here; dropping the writer releases it.
+        _ => return Err(upload_unknown(id)),
+    };
     let hasher = Hasher::restore(state.algorithm, &state.hash_state).ok_or_else(|| {
-        RegistryError::internal(&format_args!(
-            "upload {} has an unreadable hash state",
-            state.id
-        ))
+        RegistryError::internal(&format_args!("upload {id} has an unreadable hash state"))
     })?;
-    Ok((writer, hasher))
+    Ok((writer, state, hasher))
 }
 
 /// `PATCH`: appends a chunk (with `Content-Range`) or a stream (without).
@@ -275,10 +277,11 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let state = stored_session(ctx, name, id).await?;
-    let expected_len = check_chunk_range(ctx, state.offset)?;
+    let (mut writer, state, mut hasher) = resume(ctx, name, id).await?;
+    // Only a session that exists is counted, and the sweep leaves it alone while we write.
     let _active = ctx.shared.uploads.activate(id, name);
-    let (mut writer, mut hasher) = resume(ctx, &state).await?;
+    // Checked before any byte is read, so an out-of-order chunk leaves the session usable.
+    let expected_len = check_chunk_range(ctx, state.offset)?;
     let written = stream_into(body, writer.as_mut(), &mut hasher).await?;
     if expected_len.is_some_and(|len| written != len) {
         // Dropping the writer leaves the session at its last saved offset.
@@ -306,10 +309,10 @@ where
         RegistryError::new(ErrorCode::DigestInvalid, "the closing PUT needs ?digest=")
     })?;
     let expected = parse_digest_param(&raw)?;
-    let state = stored_session(ctx, name, id).await?;
-    check_chunk_range(ctx, state.offset)?;
+    let (mut writer, state, mut hasher) = resume(ctx, name, id).await?;
+    // Only a session that exists is counted, and the sweep leaves it alone while we write.
     let _active = ctx.shared.uploads.activate(id, name);
-    let (mut writer, mut hasher) = resume(ctx, &state).await?;
+    check_chunk_range(ctx, state.offset)?;
     if state.offset == 0 && hasher.algorithm() != expected.algorithm() {
         // Nothing hashed yet: follow the algorithm of the digest the client names.
         hasher = Hasher::new(expected.algorithm());

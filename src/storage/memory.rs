@@ -309,23 +309,12 @@ impl Storage for MemoryStorage {
         ready(result)
     }
 
-    fn resume_upload<'a>(
-        &'a self,
-        state: &'a UploadState,
-    ) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>> {
+    fn resume_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>> {
         let mut store = self.lock();
         let claim = store.last_claim + 1;
-        let id = state.id.as_str();
         let result = match store.uploads.get_mut(id) {
             None => Err(Error::not_found(id)),
             Some(upload) if upload.claim.is_some() => Err(Error::Busy { key: id.to_owned() }),
-            Some(upload) if upload.state.offset != state.offset => Err(Error::conflict(
-                id,
-                format!(
-                    "stored offset is {}, not {}",
-                    upload.state.offset, state.offset
-                ),
-            )),
             Some(upload) => {
                 upload.claim = Some(claim);
                 Ok(MemoryWriter {
@@ -335,6 +324,7 @@ impl Storage for MemoryStorage {
                         claim,
                     }),
                     stored: upload.state.offset,
+                    state: Some(upload.state.clone()),
                     pending: Vec::new(),
                     pending_len: 0,
                 })
@@ -351,6 +341,7 @@ impl Storage for MemoryStorage {
             store: Arc::clone(&self.state),
             session: None,
             stored: 0,
+            state: None,
             pending: Vec::new(),
             pending_len: 0,
         })))
@@ -607,6 +598,8 @@ struct MemoryWriter {
     session: Option<Claim>,
     /// The session's stored offset when claimed.
     stored: u64,
+    /// The session's state when claimed.
+    state: Option<UploadState>,
     pending: Vec<Bytes>,
     pending_len: u64,
 }
@@ -645,6 +638,10 @@ impl UploadWriter for MemoryWriter {
 
     fn offset(&self) -> u64 {
         self.stored + self.pending_len
+    }
+
+    fn state(&self) -> Option<&UploadState> {
+        self.state.as_ref()
     }
 
     fn read_back(&mut self) -> BoxFuture<'_, Result<BlobReader>> {

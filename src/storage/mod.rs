@@ -162,6 +162,10 @@ pub trait UploadWriter: Send + fmt::Debug {
     /// The session's length: its stored offset plus everything written since.
     fn offset(&self) -> u64;
 
+    /// The stored state this writer resumed from (its id, repository, algorithm, offset and
+    /// hash state). `None` for a staged blob, which has no session.
+    fn state(&self) -> Option<&UploadState>;
+
     /// Everything stored so far, written bytes included (flushed first): for re-hashing a
     /// session with another algorithm. Rare; may be slow.
     fn read_back(&mut self) -> BoxFuture<'_, Result<BlobReader>>;
@@ -230,14 +234,12 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// The stored state of session `id`. [`Error::NotFound`] when there is none.
     fn get_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<UploadState>>;
 
-    /// Opens session `state.id` to append at `state.offset`, claiming it until the writer is
-    /// saved, completed or dropped. Bytes a crash left past the stored offset are discarded.
-    /// [`Error::NotFound`] when the session is gone, [`Error::Busy`] while another writer
-    /// holds it, [`Error::Conflict`] when its stored offset is no longer `state.offset`.
-    fn resume_upload<'a>(
-        &'a self,
-        state: &'a UploadState,
-    ) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>>;
+    /// Opens session `id` to append at its stored offset, claiming it until the writer is
+    /// saved, completed or dropped; [`UploadWriter::state`] is the state as claimed (read
+    /// under the claim, so no other writer can move it on meanwhile). Bytes a crash left past
+    /// the stored offset are discarded. [`Error::NotFound`] when the session is gone,
+    /// [`Error::Busy`] while another writer holds it.
+    fn resume_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>>;
 
     /// A writer for a blob pushed in one request: no stored session, its bytes are gone unless
     /// it is completed.

@@ -564,7 +564,7 @@ pub async fn uploads(h: &dyn Harness) {
     );
 
     let mut hasher = Hasher::new(Algorithm::Sha256);
-    let mut writer = ok(&c, "resume_upload", s.resume_upload(&stored).await);
+    let mut writer = ok(&c, "resume_upload", s.resume_upload(&stored.id).await);
     assert_eq!(writer.offset(), 0);
     for part in [&b"hello"[..], b" "] {
         ok(
@@ -585,16 +585,13 @@ pub async fn uploads(h: &dyn Harness) {
     assert_eq!(stored.hash_state, hasher.save(), "stored hash state");
     assert!(stored.updated >= stored.started, "updated before started");
 
-    fails(
-        &c,
-        "resume_upload with a stale offset",
-        s.resume_upload(&session).await,
-        "Conflict",
-        |e| matches!(e, Error::Conflict { .. }),
-    );
-
-    let mut writer = ok(&c, "resume_upload", s.resume_upload(&stored).await);
+    let mut writer = ok(&c, "resume_upload", s.resume_upload(&stored.id).await);
     assert_eq!(writer.offset(), 6, "resumed offset");
+    assert_eq!(
+        writer.state(),
+        Some(&stored),
+        "the writer's state is the stored one"
+    );
     ok(
         &c,
         "write",
@@ -631,11 +628,8 @@ pub async fn uploads(h: &dyn Harness) {
     not_found(
         &c,
         "resume_upload of unknown id",
-        s.resume_upload(&new_session(
-            "00000000-0000-4000-8000-0000000000ff",
-            "kit/up",
-        ))
-        .await,
+        s.resume_upload("00000000-0000-4000-8000-0000000000ff")
+            .await,
     );
 
     // Listing, ordered by id.
@@ -735,11 +729,11 @@ pub async fn upload_claims(h: &dyn Harness) {
     ok(&c, "create_upload", s.create_upload(&session).await);
 
     let mut hasher = Hasher::new(Algorithm::Sha256);
-    let mut first = ok(&c, "resume_upload", s.resume_upload(&session).await);
+    let mut first = ok(&c, "resume_upload", s.resume_upload(&session.id).await);
     fails(
         &c,
         "second resume while the first writer is held",
-        s.resume_upload(&session).await,
+        s.resume_upload(&session.id).await,
         "Busy",
         |e| matches!(e, Error::Busy { .. }),
     );
@@ -749,7 +743,7 @@ pub async fn upload_claims(h: &dyn Harness) {
     assert_eq!(saved.offset, 3);
 
     // A writer that is dropped: its bytes go, the session stays at its last save.
-    let mut dropped = ok(&c, "resume after save", s.resume_upload(&saved).await);
+    let mut dropped = ok(&c, "resume after save", s.resume_upload(&saved.id).await);
     ok(
         &c,
         "write",
@@ -765,7 +759,7 @@ pub async fn upload_claims(h: &dyn Harness) {
         "hash state after a dropped writer"
     );
 
-    let mut writer = ok(&c, "resume after drop", s.resume_upload(&stored).await);
+    let mut writer = ok(&c, "resume after drop", s.resume_upload(&stored.id).await);
     assert_eq!(writer.offset(), 3);
     let back = ok(&c, "read_back", writer.read_back().await);
     assert_eq!(
@@ -793,7 +787,7 @@ pub async fn upload_reopen(h: &dyn Harness) {
     let session = new_session("00000000-0000-4000-8000-000000000300", "kit/up");
     ok(&c, "create_upload", first.create_upload(&session).await);
     let mut hasher = Hasher::new(Algorithm::Sha256);
-    let mut writer = ok(&c, "resume_upload", first.resume_upload(&session).await);
+    let mut writer = ok(&c, "resume_upload", first.resume_upload(&session.id).await);
     ok(
         &c,
         "write",
@@ -816,12 +810,12 @@ pub async fn upload_reopen(h: &dyn Harness) {
     let mut writer = ok(
         &c,
         "resume in the reopened store",
-        second.resume_upload(&stored).await,
+        second.resume_upload(&stored.id).await,
     );
     fails(
         &c,
         "resume from the first instance while the second holds it",
-        first.resume_upload(&stored).await,
+        first.resume_upload(&stored.id).await,
         "Busy",
         |e| matches!(e, Error::Busy { .. }),
     );
@@ -862,7 +856,7 @@ pub async fn upload_delete_while_writing(h: &dyn Harness) {
 
     let session = new_session("00000000-0000-4000-8000-000000000400", "kit/up");
     ok(&c, "create_upload", s.create_upload(&session).await);
-    let mut writer = ok(&c, "resume_upload", s.resume_upload(&session).await);
+    let mut writer = ok(&c, "resume_upload", s.resume_upload(&session.id).await);
     ok(&c, "write", writer.write(Bytes::from_static(b"abc")).await);
     ok(
         &c,
@@ -888,11 +882,15 @@ pub async fn upload_delete_while_writing(h: &dyn Harness) {
         listed.items.iter().all(|u| u.id != session.id),
         "a deleted session was listed again"
     );
-    not_found(&c, "resume after delete", s.resume_upload(&session).await);
+    not_found(
+        &c,
+        "resume after delete",
+        s.resume_upload(&session.id).await,
+    );
 
     let session = new_session("00000000-0000-4000-8000-000000000500", "kit/up");
     ok(&c, "create_upload", s.create_upload(&session).await);
-    let mut writer = ok(&c, "resume_upload", s.resume_upload(&session).await);
+    let mut writer = ok(&c, "resume_upload", s.resume_upload(&session.id).await);
     ok(
         &c,
         "write",
@@ -1754,7 +1752,7 @@ pub async fn concurrent_resume(h: &dyn Harness) {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let (s, session) = (Arc::clone(&s), Arc::clone(&session));
-            tokio::spawn(async move { s.resume_upload(&session).await })
+            tokio::spawn(async move { s.resume_upload(&session.id).await })
         })
         .collect();
     let mut winners = Vec::new();
@@ -1770,7 +1768,7 @@ pub async fn concurrent_resume(h: &dyn Harness) {
     let writer = ok(
         &c,
         "resume after the winner is dropped",
-        s.resume_upload(&session).await,
+        s.resume_upload(&session.id).await,
     );
     drop(writer);
 }

@@ -232,11 +232,8 @@ impl Storage for FsStorage {
         Box::pin(self.get_upload_impl(id))
     }
 
-    fn resume_upload<'a>(
-        &'a self,
-        state: &'a UploadState,
-    ) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>> {
-        Box::pin(self.resume_upload_impl(state))
+    fn resume_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>> {
+        Box::pin(self.resume_upload_impl(id))
     }
 
     fn stage_blob(&self) -> BoxFuture<'_, Result<Box<dyn UploadWriter>>> {

@@ -287,7 +287,7 @@ async fn append_and_save(
     hasher: &mut Hasher,
     data: &[u8],
 ) -> UploadState {
-    let mut writer = store.resume_upload(state).await.unwrap();
+    let mut writer = store.resume_upload(&state.id).await.unwrap();
     write_all(&mut writer, data).await;
     hasher.update(data);
     assert_eq!(writer.offset(), state.offset + data.len() as u64);
@@ -316,7 +316,7 @@ async fn session_round_trip_with_digest_checked() {
 
         // Resume with the stored hash state, read back, write more, complete.
         let mut hasher = Hasher::restore(Algorithm::Sha256, &saved.hash_state).unwrap();
-        let mut writer = store.resume_upload(&saved).await.unwrap();
+        let mut writer = store.resume_upload(&saved.id).await.unwrap();
         write_all(&mut writer, &part2).await;
         hasher.update(&part2);
         let whole = [part1.clone(), part2.clone()].concat();
@@ -332,7 +332,7 @@ async fn session_round_trip_with_digest_checked() {
             .unwrap_err()
             .is_not_found());
         assert!(store
-            .resume_upload(&saved)
+            .resume_upload(&saved.id)
             .await
             .unwrap_err()
             .is_not_found());
@@ -355,7 +355,7 @@ async fn session_resumes_after_restart() {
     let store = FsStorage::new(&root, true);
     assert_eq!(store.get_upload(&state.id).await.unwrap(), saved);
     let mut hasher = Hasher::restore(Algorithm::Sha256, &saved.hash_state).unwrap();
-    let mut writer = store.resume_upload(&saved).await.unwrap();
+    let mut writer = store.resume_upload(&saved.id).await.unwrap();
     writer.write(Bytes::from_static(b"world")).await.unwrap();
     hasher.update(b"world");
     let digest = hasher.finalize();
@@ -372,7 +372,7 @@ async fn dropped_writer_leaves_session_at_saved_offset() {
         let mut hasher = Hasher::new(Algorithm::Sha256);
         let saved = append_and_save(&store, &state, &mut hasher, b"kept").await;
 
-        let mut writer = store.resume_upload(&saved).await.unwrap();
+        let mut writer = store.resume_upload(&saved.id).await.unwrap();
         writer
             .write(Bytes::from(vec![9u8; (1 << 20) + 5]))
             .await
@@ -390,7 +390,7 @@ async fn dropped_writer_leaves_session_at_saved_offset() {
             .path()
             .join("root/uploads")
             .join(format!("{}.data", state.id));
-        let mut writer = store.resume_upload(&saved).await.unwrap();
+        let mut writer = store.resume_upload(&saved.id).await.unwrap();
         assert_eq!(std::fs::metadata(&data).unwrap().len(), 4);
         assert_eq!(
             read_reader(writer.read_back().await.unwrap()).await,
@@ -402,15 +402,12 @@ async fn dropped_writer_leaves_session_at_saved_offset() {
         writer.complete("a", &digest).await.unwrap();
         assert_eq!(read_all(&store, "a", &digest, None).await, b"kept!");
 
-        // A stale offset is a conflict.
+        // The writer reports the state it claimed, whatever the caller read before.
         let state = new_session("a");
         store.create_upload(&state).await.unwrap();
-        let mut stale = state.clone();
-        stale.offset = 3;
-        assert!(matches!(
-            store.resume_upload(&stale).await,
-            Err(Error::Conflict { .. })
-        ));
+        let writer = store.resume_upload(&state.id).await.unwrap();
+        assert_eq!(writer.state().map(|s| s.offset), Some(0));
+        assert_eq!(writer.state().map(|s| s.repo.as_str()), Some("a"));
     }
 }
 
@@ -423,7 +420,7 @@ async fn concurrent_resume_is_busy_in_and_across_instances() {
     let state = new_session("a");
     one.create_upload(&state).await.unwrap();
 
-    let (a, b) = tokio::join!(one.resume_upload(&state), one.resume_upload(&state));
+    let (a, b) = tokio::join!(one.resume_upload(&state.id), one.resume_upload(&state.id));
     let busy = |r: &Result<Box<dyn UploadWriter>>| matches!(r, Err(Error::Busy { .. }));
     assert!(
         (a.is_ok() && busy(&b)) || (b.is_ok() && busy(&a)),
@@ -431,19 +428,16 @@ async fn concurrent_resume_is_busy_in_and_across_instances() {
     );
     drop((a, b));
 
-    let mut held = one.resume_upload(&state).await.unwrap();
-    assert!(busy(&two.resume_upload(&state).await));
+    let mut held = one.resume_upload(&state.id).await.unwrap();
+    assert!(busy(&two.resume_upload(&state.id).await));
     held.write(Bytes::from_static(b"abc")).await.unwrap();
     let saved = held.save(Bytes::from_static(b"state")).await.unwrap();
-    // Once saved, the other instance may claim it, at the new offset only.
-    assert!(matches!(
-        two.resume_upload(&state).await,
-        Err(Error::Conflict { .. })
-    ));
-    let writer = two.resume_upload(&saved).await.unwrap();
-    assert!(busy(&one.resume_upload(&saved).await));
+    // Once saved, the other instance may claim it, at the new offset.
+    let writer = two.resume_upload(&saved.id).await.unwrap();
+    assert_eq!(writer.state().map(|s| s.offset), Some(3));
+    assert!(busy(&one.resume_upload(&saved.id).await));
     drop(writer);
-    assert!(one.resume_upload(&saved).await.is_ok());
+    assert!(one.resume_upload(&saved.id).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -451,7 +445,7 @@ async fn delete_while_writing_fails_save_and_never_resurrects() {
     for (dir, store) in stores() {
         let state = new_session("a");
         store.create_upload(&state).await.unwrap();
-        let mut writer = store.resume_upload(&state).await.unwrap();
+        let mut writer = store.resume_upload(&state.id).await.unwrap();
         writer.write(Bytes::from_static(b"abc")).await.unwrap();
         store.delete_upload(&state.id).await.unwrap();
         assert!(store
@@ -469,7 +463,7 @@ async fn delete_while_writing_fails_save_and_never_resurrects() {
         let mut writer = {
             let state = new_session("a");
             store.create_upload(&state).await.unwrap();
-            let writer = store.resume_upload(&state).await.unwrap();
+            let writer = store.resume_upload(&state.id).await.unwrap();
             store.delete_upload(&state.id).await.unwrap();
             writer
         };
@@ -508,7 +502,7 @@ async fn idle_saved_session_holds_no_file() {
         .join(format!("{}.data", state.id));
     let holds = || open_paths().contains(&data);
     assert!(!holds());
-    let mut writer = store.resume_upload(&state).await.unwrap();
+    let mut writer = store.resume_upload(&state.id).await.unwrap();
     writer.write(Bytes::from(vec![1u8; 3 << 20])).await.unwrap();
     assert!(holds());
     let saved = writer.save(Bytes::from_static(b"h")).await.unwrap();
@@ -577,7 +571,7 @@ async fn startup_removes_only_its_own_leftovers() {
     assert_eq!(files_in(&uploads), 3, "session files and notes.txt stay");
     assert_eq!(std::fs::read(&outside).unwrap(), b"precious");
     assert_eq!(store.get_upload(&state.id).await.unwrap(), saved);
-    store.resume_upload(&saved).await.unwrap();
+    store.resume_upload(&saved.id).await.unwrap();
 
     // A symlinked tmp directory is not entered.
     let root2 = dir.path().join("root2");
@@ -627,26 +621,31 @@ async fn symlinks_are_refused_never_followed() {
         .is_symlink());
     assert_eq!(std::fs::read(&outside).unwrap(), b"precious");
 
-    // An upload's data file, swapped for a link after create.
+    // An upload's data file, planted as a link after create (the first resume creates it).
     let state = new_session("a");
     fresh.create_upload(&state).await.unwrap();
     let data = dir
         .path()
         .join("root/uploads")
         .join(format!("{}.data", state.id));
-    std::fs::remove_file(&data).unwrap();
     std::os::unix::fs::symlink(&outside, &data).unwrap();
-    assert!(fresh.resume_upload(&state).await.is_err());
-    assert!(fresh.delete_upload(&state.id).await.is_err());
-    // Planted before create.
+    assert!(fresh.resume_upload(&state.id).await.is_err());
+    let _ = fresh.delete_upload(&state.id).await;
+    assert!(std::fs::symlink_metadata(&data)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(true));
+    // Swapped for a link after the first resume created it.
     let state = new_session("a");
-    let data = dir
-        .path()
-        .join("root/uploads")
-        .join(format!("{}.data", state.id));
-    std::os::unix::fs::symlink(&outside, &data).unwrap();
-    assert!(fresh.create_upload(&state).await.is_err());
+    fresh.create_upload(&state).await.unwrap();
+    drop(fresh.resume_upload(&state.id).await.unwrap());
+    std::fs::remove_file(data_path(&dir, &state.id)).unwrap();
+    std::os::unix::fs::symlink(&outside, data_path(&dir, &state.id)).unwrap();
+    assert!(fresh.resume_upload(&state.id).await.is_err());
     assert_eq!(std::fs::read(&outside).unwrap(), b"precious");
+}
+
+fn data_path(dir: &tempfile::TempDir, id: &str) -> PathBuf {
+    dir.path().join("root/uploads").join(format!("{id}.data"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -142,7 +142,7 @@ impl FsStorage {
     }
 
     pub(super) async fn create_upload_impl(&self, state: &UploadState) -> Result<()> {
-        let (record_path, data) = self.upload_paths(&state.id)?;
+        let (record_path, _) = self.upload_paths(&state.id)?;
         if self.layout.repo(&state.repo).is_none() {
             return Err(invalid_name(&state.repo));
         }
@@ -154,16 +154,8 @@ impl FsStorage {
         blocking(move || {
             let _guard = guard;
             create_dirs(&uploads, durable).map_err(io_error(&uploads))?;
-            // Data first, so a record always has its data file. An existing one is left as it
-            // is: it is either the taken id's (the record link below fails) or a crash's
-            // leftover (resume cuts it to the record's offset).
-            let file = no_follow(OpenOptions::new().write(true).create(true))
-                .open(&data)
-                .map_err(io_error(&data))?;
-            if durable {
-                file.sync_all().map_err(io_error(&data))?;
-            }
-            drop(file);
+            // Only the record: the data file is created by the first resume, so a session
+            // that never receives a byte costs one file.
             create_atomic(&temp, &record_path, &json, durable).map_err(io_error(&record_path))
         })
         .await
@@ -179,40 +171,30 @@ impl FsStorage {
         .await
     }
 
-    pub(super) async fn resume_upload_impl(
-        &self,
-        state: &UploadState,
-    ) -> Result<Box<dyn UploadWriter>> {
-        let (record_path, data) = self.upload_paths(&state.id)?;
-        let id = state.id.clone();
-        let expected = state.offset;
-        let (file, record) = blocking(move || {
-            let mut file = match no_follow(OpenOptions::new().read(true).write(true)).open(&data) {
+    pub(super) async fn resume_upload_impl(&self, id: &str) -> Result<Box<dyn UploadWriter>> {
+        let (record_path, data) = self.upload_paths(id)?;
+        let key = id.to_owned();
+        let (file, record, state) = blocking(move || {
+            // Created on the first resume (a session's data file may not exist yet).
+            let open =
+                no_follow(OpenOptions::new().read(true).write(true).create(true)).open(&data);
+            let mut file = match open {
                 Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(match read_record(&record_path, &id)? {
-                        None => Error::not_found(id),
-                        Some(_) => Error::corrupt(id, "upload data file missing"),
-                    });
-                }
                 Err(e) => return Err(Error::io(data.display().to_string(), e)),
             };
-            lock_exclusive(&file, &id)?;
+            lock_exclusive(&file, &key)?;
             // Read the record only once the lock is held: a writer saving just before has
             // replaced it before releasing the lock.
-            let Some((record, _)) = read_record(&record_path, &id)? else {
-                return Err(Error::not_found(id));
+            let Some((record, state)) = read_record(&record_path, &key)? else {
+                // Deleted (or never there): leave no data file behind for it.
+                drop(file);
+                let _ = remove(&data, false);
+                return Err(Error::not_found(key));
             };
-            if record.offset != expected {
-                return Err(Error::conflict(
-                    id,
-                    format!("stored offset is {}, not {expected}", record.offset),
-                ));
-            }
             let len = file.metadata().map_err(io_error(&data))?.len();
             if len < record.offset {
                 return Err(Error::corrupt(
-                    id,
+                    key,
                     format!("data file holds {len} of {} bytes", record.offset),
                 ));
             }
@@ -222,20 +204,21 @@ impl FsStorage {
             }
             file.seek(SeekFrom::Start(record.offset))
                 .map_err(io_error(&data))?;
-            Ok((file, record))
+            Ok((file, record, state))
         })
         .await?;
         let data = self
             .layout
-            .upload_data(&state.id)
-            .ok_or_else(|| invalid_upload_id(&state.id))?;
+            .upload_data(id)
+            .ok_or_else(|| invalid_upload_id(id))?;
         Ok(Box::new(FsUploadWriter::new(
             self,
             data,
             file,
             Some(Session {
-                id: state.id.clone(),
+                id: id.to_owned(),
                 record,
+                state,
             }),
         )))
     }
@@ -323,6 +306,8 @@ struct Session {
     id: String,
     /// The record as read when resumed.
     record: Record,
+    /// The same, as the API's state.
+    state: UploadState,
 }
 
 impl std::fmt::Debug for Record {
@@ -435,11 +420,17 @@ impl FsUploadWriter {
         Ok(())
     }
 
+    /// The file back (no write in flight) and the frames still queued, for the caller's
+    /// blocking task to write: one blocking-pool hop for the tail and what follows it.
+    async fn take_tail(&mut self) -> Result<(File, Vec<Bytes>)> {
+        let file = self.take_file().await?;
+        self.queued_len = 0;
+        Ok((file, mem::take(&mut self.queued)))
+    }
+
     /// The file back with every queued frame written to it (not yet synced).
     async fn flush(&mut self) -> Result<File> {
-        let mut file = self.take_file().await?;
-        let tail = mem::take(&mut self.queued);
-        self.queued_len = 0;
+        let (mut file, tail) = self.take_tail().await?;
         if tail.is_empty() {
             return Ok(file);
         }
@@ -464,16 +455,17 @@ impl FsUploadWriter {
             (Some(record), Some(data)) => (record, data),
             _ => return Err(invalid_upload_id(&id)),
         };
-        let file = self.flush().await?;
+        let (mut file, tail) = self.take_tail().await?;
         let durable = self.durable;
         let temp = Arc::clone(&self.temp);
         let offset = self.len;
         let locks = Arc::clone(&self.upload_locks);
         let guard = locks.lock(&id).await;
-        // The check and the record write run in one task that owns the lock, so a caller that
-        // stops waiting does not let a delete in between.
+        // The tail, the check and the record write run in one task that owns the lock, so a
+        // caller that stops waiting does not let a delete in between.
         blocking(move || {
             let _guard = guard;
+            write_frames(&mut file, &tail).map_err(io_error(&data))?;
             if durable {
                 file.sync_data().map_err(io_error(&data))?;
             }
@@ -524,7 +516,7 @@ impl FsUploadWriter {
             ),
             None => None,
         };
-        let file = self.flush().await?;
+        let (mut file, tail) = self.take_tail().await?;
         let durable = self.durable;
         let locks = Arc::clone(&self.upload_locks);
         let guard = match &self.session {
@@ -535,6 +527,7 @@ impl FsUploadWriter {
         let repo_name = repo.to_owned();
         blocking(move || {
             let _guard = guard;
+            write_frames(&mut file, &tail).map_err(io_error(&data))?;
             if durable {
                 file.sync_all().map_err(io_error(&data))?;
             }
@@ -600,6 +593,10 @@ impl UploadWriter for FsUploadWriter {
 
     fn offset(&self) -> u64 {
         self.len
+    }
+
+    fn state(&self) -> Option<&UploadState> {
+        self.session.as_ref().map(|s| &s.state)
     }
 
     fn read_back(&mut self) -> BoxFuture<'_, Result<BlobReader>> {
