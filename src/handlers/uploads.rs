@@ -11,13 +11,13 @@ use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body::Body;
 
-use super::body::{hash_reader, stream_into};
+use super::body::{hash_reader, read_limited, stream_into};
 use super::{empty, finish, header_value, Ctx, HandlerResult};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
 use crate::settings::Config;
-use crate::storage::{Error as StorageError, LinkOptions, UploadState, UploadWriter};
+use crate::storage::{Error as StorageError, Finished, LinkOptions, UploadState, UploadWriter};
 use crate::uploads::CapReached;
 use crate::BoxError;
 
@@ -125,6 +125,13 @@ async fn open_session(
     Ok(id)
 }
 
+fn digest_mismatch(expected: &Digest, actual: &Digest) -> RegistryError {
+    RegistryError::from_code(ErrorCode::DigestInvalid).with_detail(serde_json::json!({
+        "expected": expected.as_str(),
+        "actual": actual.as_str(),
+    }))
+}
+
 /// Checks the hash of a finished upload and completes it.
 async fn complete(
     name: &str,
@@ -133,12 +140,7 @@ async fn complete(
     writer: Box<dyn UploadWriter>,
 ) -> HandlerResult {
     if actual != *expected {
-        return Err(
-            RegistryError::from_code(ErrorCode::DigestInvalid).with_detail(serde_json::json!({
-                "expected": expected.as_str(),
-                "actual": actual.as_str(),
-            })),
-        );
+        return Err(digest_mismatch(expected, &actual));
     }
     writer.complete(name, &actual).await?;
     blob_created(name, actual.as_str())
@@ -309,6 +311,65 @@ where
         RegistryError::new(ErrorCode::DigestInvalid, "the closing PUT needs ?digest=")
     })?;
     let expected = parse_digest_param(&raw)?;
+    let small_tail = ctx.header(header::CONTENT_RANGE).is_none()
+        && ctx
+            .content_length()?
+            .is_some_and(|len| len <= ONE_STEP_TAIL);
+    let response = if small_tail {
+        // The common closing PUT (no bytes, or a small last chunk, no Content-Range): the
+        // tail is read first, then storage claims, checks and completes in one step.
+        let tail = read_limited(body, ONE_STEP_TAIL).await?;
+        check_declared_length(ctx, tail.len() as u64)?;
+        match ctx
+            .storage()
+            .finish_upload(id, name, tail.clone(), &expected)
+            .await
+        {
+            Ok(Finished::Completed) => blob_created(name, expected.as_str()),
+            Ok(Finished::DigestMismatch { actual }) => {
+                return Err(digest_mismatch(&expected, &actual))
+            }
+            Ok(Finished::OtherAlgorithm) => {
+                finish_streamed(ctx, Tail::<B>::Bytes(tail), name, id, &expected).await
+            }
+            Err(StorageError::Busy { .. }) => return Err(busy()),
+            Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        finish_streamed(ctx, Tail::Body(body), name, id, &expected).await
+    };
+    match response {
+        Err(e) if e.code() == ErrorCode::DigestInvalid => Err(e),
+        other => {
+            ctx.shared.uploads.release(id);
+            other
+        }
+    }
+}
+
+/// The largest closing-`PUT` body finished in one storage step (read into memory first).
+const ONE_STEP_TAIL: u64 = 1 << 20;
+
+/// The last bytes of an upload: a request body still to stream, or one already read.
+enum Tail<B> {
+    Body(B),
+    Bytes(Bytes),
+}
+
+/// The closing `PUT` streamed through a resumed writer: any size, and the only way to finish a
+/// session whose bytes were hashed with another algorithm than the digest's.
+async fn finish_streamed<B>(
+    ctx: &Ctx<'_>,
+    tail: Tail<B>,
+    name: &str,
+    id: &str,
+    expected: &Digest,
+) -> HandlerResult
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let (mut writer, state, mut hasher) = resume(ctx, name, id).await?;
     // Only a session that exists is counted, and the sweep leaves it alone while we write.
     let _active = ctx.shared.uploads.activate(id, name);
@@ -317,7 +378,15 @@ where
         // Nothing hashed yet: follow the algorithm of the digest the client names.
         hasher = Hasher::new(expected.algorithm());
     }
-    stream_into(body, writer.as_mut(), &mut hasher).await?;
+    match tail {
+        Tail::Body(body) => {
+            stream_into(body, writer.as_mut(), &mut hasher).await?;
+        }
+        Tail::Bytes(bytes) => {
+            hasher.update(&bytes);
+            writer.write(bytes).await?;
+        }
+    }
     let actual = if hasher.algorithm() == expected.algorithm() {
         hasher.finalize()
     } else {
@@ -325,12 +394,7 @@ where
         // finished with another algorithm: hash the stored bytes once more, with that one.
         hash_reader(writer.read_back().await?, expected.algorithm()).await?
     };
-    let response = match complete(name, &expected, actual, writer).await {
-        Err(e) if e.code() == ErrorCode::DigestInvalid => return Err(e),
-        other => other,
-    };
-    ctx.shared.uploads.release(id);
-    response
+    complete(name, expected, actual, writer).await
 }
 
 /// `GET`: where the upload stands (its last saved offset).

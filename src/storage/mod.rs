@@ -47,7 +47,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use tokio::io::AsyncRead;
 
-use crate::protocol::Digest;
+use crate::protocol::{Digest, Hasher};
 
 mod error;
 mod fs;
@@ -61,7 +61,7 @@ pub use error::{Error, Result, Source};
 pub use fs::FsStorage;
 pub use memory::MemoryStorage;
 pub use types::{
-    resolve_span, ContentInfo, DeleteContentOptions, GetOptions, GetResult, LinkOptions,
+    resolve_span, ContentInfo, DeleteContentOptions, Finished, GetOptions, GetResult, LinkOptions,
     ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Span,
     StoredManifest, UploadState,
 };
@@ -187,6 +187,19 @@ pub trait UploadWriter: Send + fmt::Debug {
     ) -> BoxFuture<'a, Result<()>>;
 }
 
+/// The hash to finish session `state` with for digest `expected`: its stored state, or a
+/// fresh hash of `expected`'s algorithm when nothing is stored yet. `None` when bytes were
+/// hashed with another algorithm (the caller re-hashes them), or the state does not restore.
+pub(crate) fn finish_hasher(state: &UploadState, expected: &Digest) -> Option<Hasher> {
+    if state.algorithm == expected.algorithm() {
+        Hasher::restore(state.algorithm, &state.hash_state)
+    } else if state.offset == 0 {
+        Some(Hasher::new(expected.algorithm()))
+    } else {
+        None
+    }
+}
+
 /// A registry's persistent state. See the [module docs](self).
 ///
 /// Keys: repository names and tags have been validated by the request parser (the spec's
@@ -240,6 +253,40 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// the stored offset are discarded. [`Error::NotFound`] when the session is gone,
     /// [`Error::Busy`] while another writer holds it.
     fn resume_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>>;
+
+    /// Appends `tail` (the last bytes of session `id` of `repo`, already received) and, if the
+    /// session's stored hash plus `tail` give `expected`, completes it as that blob: the
+    /// closing `PUT` of an upload in one step. [`Error::NotFound`] when there is no such
+    /// session in `repo`, [`Error::Busy`] while another writer holds it; a digest that does
+    /// not match changes nothing.
+    ///
+    /// The provided implementation resumes, hashes, writes and completes through the other
+    /// methods; a backend may do it in one round trip (FsStorage: one blocking-pool hop).
+    fn finish_upload<'a>(
+        &'a self,
+        id: &'a str,
+        repo: &'a str,
+        tail: Bytes,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, Result<Finished>> {
+        Box::pin(async move {
+            let mut writer = self.resume_upload(id).await?;
+            let Some(state) = writer.state().filter(|s| s.repo == repo).cloned() else {
+                return Err(Error::not_found(id));
+            };
+            let Some(mut hasher) = finish_hasher(&state, expected) else {
+                return Ok(Finished::OtherAlgorithm);
+            };
+            hasher.update(&tail);
+            let actual = hasher.finalize();
+            if actual != *expected {
+                return Ok(Finished::DigestMismatch { actual });
+            }
+            writer.write(tail).await?;
+            writer.complete(repo, expected).await?;
+            Ok(Finished::Completed)
+        })
+    }
 
     /// A writer for a blob pushed in one request: no stored session, its bytes are gone unless
     /// it is completed.

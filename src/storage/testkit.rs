@@ -42,9 +42,9 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
 use super::{
-    BlobReader, BoxFuture, DeleteContentOptions, Error, GetOptions, LinkOptions, ListOptions,
-    ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Result, Span, Storage, StoredManifest,
-    UploadState,
+    BlobReader, BoxFuture, DeleteContentOptions, Error, Finished, GetOptions, LinkOptions,
+    ListOptions, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Result, Span, Storage,
+    StoredManifest, UploadState,
 };
 use crate::protocol::{Algorithm, ByteRange, Digest, Hasher};
 
@@ -70,6 +70,7 @@ pub const CHECKS: &[&str] = &[
     "upload_claims",
     "upload_reopen",
     "upload_delete_while_writing",
+    "finish_in_one_step",
     "manifests_and_tags",
     "tag_listing",
     "repositories",
@@ -90,6 +91,7 @@ pub async fn run_all(h: &dyn Harness) {
     upload_claims(h).await;
     upload_reopen(h).await;
     upload_delete_while_writing(h).await;
+    finish_in_one_step(h).await;
     manifests_and_tags(h).await;
     tag_listing(h).await;
     repositories(h).await;
@@ -531,7 +533,120 @@ pub async fn staged_blobs(h: &dyn Harness) {
 
 // ---- uploads ----
 
-/// Create, get, resume + write + save, stale offsets, read_back, completion, listing.
+/// `finish_upload`: the closing `PUT` in one step. A wrong digest changes nothing, the right
+/// one stores and links the blob and ends the session, another repository's session is
+/// unknown, a held session is busy, and bytes hashed with another algorithm are handed back
+/// to the caller to re-hash.
+pub async fn finish_in_one_step(h: &dyn Harness) {
+    let c = Check::start("finish_in_one_step");
+    let s = h.fresh().await;
+    let session = new_session("00000000-0000-4000-8000-000000000701", "kit/fin");
+    ok(&c, "create_upload", s.create_upload(&session).await);
+    let mut writer = ok(&c, "resume_upload", s.resume_upload(&session.id).await);
+    ok(
+        &c,
+        "write",
+        writer.write(Bytes::from_static(b"head ")).await,
+    );
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    hasher.update(b"head ");
+    ok(&c, "save", writer.save(hasher.save()).await);
+
+    let wrong = sha256(b"head and something else");
+    let outcome = ok(
+        &c,
+        "finish_upload with a wrong digest",
+        s.finish_upload(&session.id, "kit/fin", Bytes::from_static(b"tail"), &wrong)
+            .await,
+    );
+    assert_eq!(
+        outcome,
+        Finished::DigestMismatch {
+            actual: sha256(b"head tail")
+        },
+        "testkit `finish_in_one_step`: the mismatch names the actual digest"
+    );
+    let stored = ok(
+        &c,
+        "get_upload after a mismatch",
+        s.get_upload(&session.id).await,
+    );
+    assert_eq!(stored.offset, 5, "a mismatch stores nothing");
+    not_found(
+        &c,
+        "finish_upload of another repository's session",
+        s.finish_upload(&session.id, "kit/other", Bytes::new(), &sha256(b"head "))
+            .await,
+    );
+    let held = ok(&c, "resume_upload", s.resume_upload(&session.id).await);
+    fails(
+        &c,
+        "finish_upload of a held session",
+        s.finish_upload(&session.id, "kit/fin", Bytes::new(), &sha256(b"head "))
+            .await,
+        "Busy",
+        |e| matches!(e, Error::Busy { .. }),
+    );
+    drop(held);
+    let sha512 = Digest::of(Algorithm::Sha512, b"head tail");
+    assert_eq!(
+        ok(
+            &c,
+            "finish_upload with a sha512 digest of sha256-hashed bytes",
+            s.finish_upload(&session.id, "kit/fin", Bytes::from_static(b"tail"), &sha512)
+                .await,
+        ),
+        Finished::OtherAlgorithm
+    );
+
+    let right = sha256(b"head tail");
+    assert_eq!(
+        ok(
+            &c,
+            "finish_upload",
+            s.finish_upload(&session.id, "kit/fin", Bytes::from_static(b"tail"), &right)
+                .await,
+        ),
+        Finished::Completed
+    );
+    assert_eq!(blob_bytes(&c, &*s, "kit/fin", &right).await, b"head tail");
+    not_found(
+        &c,
+        "get_upload after finish",
+        s.get_upload(&session.id).await,
+    );
+    not_found(
+        &c,
+        "finish_upload of a finished session",
+        s.finish_upload(&session.id, "kit/fin", Bytes::new(), &right)
+            .await,
+    );
+
+    // A session with no bytes follows the algorithm of the digest it is finished with.
+    let empty = new_session("00000000-0000-4000-8000-000000000702", "kit/fin");
+    ok(&c, "create_upload", s.create_upload(&empty).await);
+    let sha512 = Digest::of(Algorithm::Sha512, b"all at once");
+    assert_eq!(
+        ok(
+            &c,
+            "finish_upload of an empty session with a sha512 digest",
+            s.finish_upload(
+                &empty.id,
+                "kit/fin",
+                Bytes::from_static(b"all at once"),
+                &sha512
+            )
+            .await,
+        ),
+        Finished::Completed
+    );
+    assert_eq!(
+        blob_bytes(&c, &*s, "kit/fin", &sha512).await,
+        b"all at once"
+    );
+}
+
+/// Create, get, resume + write + save, the claimed state, read_back, completion, listing.
 pub async fn uploads(h: &dyn Harness) {
     let c = Check::start("uploads");
     let s = h.fresh().await;

@@ -387,3 +387,20 @@ impl DeleteContentOptions {
         }
     }
 }
+
+/// What [`Storage::finish_upload`](super::Storage::finish_upload) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finished {
+    /// The blob is stored and linked; the session is gone.
+    Completed,
+    /// The stored bytes and the tail hash to `actual`, not to the expected digest; nothing was
+    /// written and the session is as it was.
+    DigestMismatch {
+        /// What they do hash to.
+        actual: Digest,
+    },
+    /// The session hashed its bytes with another algorithm than the expected digest's: the
+    /// caller must re-hash the stored bytes (the slow path). Nothing was written.
+    OtherAlgorithm,
+}

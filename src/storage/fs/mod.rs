@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{
-    BoxFuture, ContentInfo, DeleteContentOptions, Error, GetOptions, GetResult, LinkOptions,
-    ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Result,
-    Storage, StoredManifest, UploadState, UploadWriter,
+    BoxFuture, ContentInfo, DeleteContentOptions, Error, Finished, GetOptions, GetResult,
+    LinkOptions, ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions,
+    Result, Storage, StoredManifest, UploadState, UploadWriter,
 };
 use crate::protocol::Digest;
 
@@ -152,6 +152,7 @@ impl FsStorage {
             layout::STAGED_PREFIX,
             layout::DATA_SUFFIX,
         );
+        uploads::remove_torn_records(&layout.uploads());
         FsStorage {
             layout: Arc::new(layout),
             durable,
@@ -234,6 +235,16 @@ impl Storage for FsStorage {
 
     fn resume_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Box<dyn UploadWriter>>> {
         Box::pin(self.resume_upload_impl(id))
+    }
+
+    fn finish_upload<'a>(
+        &'a self,
+        id: &'a str,
+        repo: &'a str,
+        tail: bytes::Bytes,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, Result<Finished>> {
+        Box::pin(self.finish_upload_impl(id, repo, tail, expected))
     }
 
     fn stage_blob(&self) -> BoxFuture<'_, Result<Box<dyn UploadWriter>>> {

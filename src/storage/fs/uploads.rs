@@ -21,7 +21,7 @@
 //! effort (the check and the rename are not one atomic step).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,15 +35,15 @@ use super::cache::KeyLocks;
 use super::layout::{Layout, RECORD_SUFFIX};
 use super::repositories::Catalog;
 use super::write::{
-    blocking, create_atomic, create_dirs, create_new, io_error, is_regular_file, no_follow,
-    open_read, read_dir_optional, read_optional, remove, rename_into_place, set_touched, touch,
-    write_atomic, TempNames,
+    blocking, create_new, create_with, io_error, move_into_place, no_follow, open_read,
+    read_dir_optional, read_optional, remove, touch, write_atomic, TempNames,
 };
 use super::{invalid_name, invalid_upload_id, page_of, FsStorage};
 use crate::protocol::upload_id::is_valid_upload_id;
 use crate::protocol::{Algorithm, Digest};
 use crate::storage::{
-    BlobReader, BoxFuture, Error, ListOptions, Page, Result, UploadState, UploadWriter,
+    finish_hasher, BlobReader, BoxFuture, Error, Finished, ListOptions, Page, Result, UploadState,
+    UploadWriter,
 };
 
 /// Bytes buffered before a write to the file. Big writes mean few blocking-pool hops.
@@ -147,16 +147,14 @@ impl FsStorage {
             return Err(invalid_name(&state.repo));
         }
         let json = Record::of(state).to_json(&state.id)?;
-        let temp = Arc::clone(&self.temp);
         let durable = self.durable;
-        let uploads = self.layout.uploads();
         let guard = self.upload_locks.lock(&state.id).await;
         blocking(move || {
             let _guard = guard;
-            create_dirs(&uploads, durable).map_err(io_error(&uploads))?;
-            // Only the record: the data file is created by the first resume, so a session
-            // that never receives a byte costs one file.
-            create_atomic(&temp, &record_path, &json, durable).map_err(io_error(&record_path))
+            // Only the record, created in place: the data file comes with the first resume,
+            // so a session that never receives a byte costs one file. A crash mid-write can
+            // only tear a record no client was told of; start-up removes torn records.
+            create_with(&record_path, &json, durable).map_err(io_error(&record_path))
         })
         .await
     }
@@ -176,9 +174,11 @@ impl FsStorage {
         let key = id.to_owned();
         let (file, record, state) = blocking(move || {
             // Created on the first resume (a session's data file may not exist yet).
+            // Append mode: every write lands at the end, which the truncation below puts at
+            // the record's offset.
             let open =
-                no_follow(OpenOptions::new().read(true).write(true).create(true)).open(&data);
-            let mut file = match open {
+                no_follow(OpenOptions::new().read(true).append(true).create(true)).open(&data);
+            let file = match open {
                 Ok(file) => file,
                 Err(e) => return Err(Error::io(data.display().to_string(), e)),
             };
@@ -193,17 +193,17 @@ impl FsStorage {
             };
             let len = file.metadata().map_err(io_error(&data))?.len();
             if len < record.offset {
-                return Err(Error::corrupt(
-                    key,
-                    format!("data file holds {len} of {} bytes", record.offset),
-                ));
+                // Its bytes are gone (a crash after completing it, before the record's removal
+                // was on disk): the session cannot continue, so it ends here.
+                drop(file);
+                let _ = remove(&record_path, false);
+                let _ = remove(&data, false);
+                return Err(Error::not_found(key));
             }
             if len > record.offset {
                 // Bytes a crash or a dropped writer left past the last save.
                 file.set_len(record.offset).map_err(io_error(&data))?;
             }
-            file.seek(SeekFrom::Start(record.offset))
-                .map_err(io_error(&data))?;
             Ok((file, record, state))
         })
         .await?;
@@ -221,6 +221,75 @@ impl FsStorage {
                 state,
             }),
         )))
+    }
+
+    /// [`Storage::finish_upload`](crate::storage::Storage::finish_upload) in one blocking
+    /// task: claim, check, hash the tail, write it, and move the bytes into place.
+    pub(super) async fn finish_upload_impl(
+        &self,
+        id: &str,
+        repo: &str,
+        tail: Bytes,
+        expected: &Digest,
+    ) -> Result<Finished> {
+        let (record_path, data) = self.upload_paths(id)?;
+        let link = self
+            .layout
+            .blob_link(repo, expected)
+            .ok_or_else(|| invalid_name(repo))?;
+        let blob = self.layout.blob(expected);
+        let durable = self.durable;
+        let catalog = Arc::clone(&self.catalog);
+        let (key, repo, expected) = (id.to_owned(), repo.to_owned(), expected.clone());
+        let guard = self.upload_locks.lock(id).await;
+        blocking(move || {
+            let _guard = guard;
+            let open =
+                no_follow(OpenOptions::new().read(true).append(true).create(true)).open(&data);
+            let mut file = open.map_err(io_error(&data))?;
+            lock_exclusive(&file, &key)?;
+            let state = match read_record(&record_path, &key)? {
+                Some((_, state)) if state.repo == repo => state,
+                _ => {
+                    drop(file);
+                    // Our own create of the data file must not outlive a missing session.
+                    if !record_path.exists() {
+                        let _ = remove(&data, false);
+                    }
+                    return Err(Error::not_found(key));
+                }
+            };
+            let Some(mut hasher) = finish_hasher(&state, &expected) else {
+                return Ok(Finished::OtherAlgorithm);
+            };
+            hasher.update(&tail);
+            let actual = hasher.finalize();
+            if actual != expected {
+                return Ok(Finished::DigestMismatch { actual });
+            }
+            let len = file.metadata().map_err(io_error(&data))?.len();
+            if len < state.offset {
+                drop(file);
+                let _ = remove(&record_path, false);
+                let _ = remove(&data, false);
+                return Err(Error::not_found(key));
+            }
+            if len > state.offset {
+                file.set_len(state.offset).map_err(io_error(&data))?;
+            }
+            file.write_all(&tail).map_err(io_error(&data))?;
+            if durable {
+                file.sync_all().map_err(io_error(&data))?;
+            }
+            // As in `complete`: the record first, then the bytes into place, then the link.
+            fs::remove_file(&record_path).map_err(|e| Error::io(key.clone(), e))?;
+            move_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
+            touch(&link, durable).map_err(io_error(&link))?;
+            drop(file);
+            catalog.note(&repo);
+            Ok(Finished::Completed)
+        })
+        .await
     }
 
     pub(super) async fn stage_blob_impl(&self) -> Result<Box<dyn UploadWriter>> {
@@ -286,6 +355,30 @@ impl FsStorage {
             Ok(Page::new(items, page.more))
         })
         .await
+    }
+}
+
+/// Removes upload records a crash tore (a record is created in place, before its client is
+/// told of it), with their data files. Run at start-up, before serving; best effort.
+pub(super) fn remove_torn_records(uploads: &Path) {
+    if !fs::symlink_metadata(uploads).is_ok_and(|m| m.file_type().is_dir()) {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(uploads) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(RECORD_SUFFIX)) else {
+            continue;
+        };
+        if !is_valid_upload_id(id) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        if matches!(read_record(&entry.path(), id), Err(Error::Corrupt { .. })) {
+            let _ = fs::remove_file(entry.path());
+            let _ = fs::remove_file(uploads.join(format!("{id}{}", super::layout::DATA_SUFFIX)));
+        }
     }
 }
 
@@ -532,24 +625,23 @@ impl FsUploadWriter {
                 file.sync_all().map_err(io_error(&data))?;
             }
             if let Some(record_path) = &record_path {
-                if !is_regular_file(record_path).map_err(io_error(record_path))? {
-                    // Deleted while we held it.
-                    return Err(Error::not_found(key));
+                // The record goes first: a session deleted while we held it is not completed,
+                // and a crash from here on leaves no session pointing at moved bytes (a resume
+                // of a record whose bytes are gone ends it).
+                match fs::remove_file(record_path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(Error::not_found(key))
+                    }
+                    Err(e) => return Err(Error::io(key, e)),
                 }
             }
-            if is_regular_file(&blob).map_err(io_error(&blob))? {
-                // Same digest, same bytes: keep the existing content (dedupe), refresh it.
-                fs::remove_file(&data).map_err(io_error(&data))?;
-                set_touched(&blob).map_err(io_error(&blob))?;
-            } else {
-                // A concurrent complete of the same digest may win the race; the rename then
-                // replaces identical bytes, and both succeed.
-                rename_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
-            }
+            // Into place whether or not the content exists: same digest, same bytes, and the
+            // new file's time is the refreshed last-touched time. A concurrent complete of the
+            // same digest replaces identical bytes, and both succeed. (Replacing a planted
+            // symlink replaces the link itself, never what it points at.)
+            move_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
             touch(&link, durable).map_err(io_error(&link))?;
-            if let Some(record_path) = &record_path {
-                remove(record_path, durable).map_err(io_error(record_path))?;
-            }
             drop(file);
             catalog.note(&repo_name);
             Ok(())

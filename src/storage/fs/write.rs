@@ -128,6 +128,24 @@ pub(super) fn rename_into_place(from: &Path, to: &Path, durable: bool) -> io::Re
     Ok(())
 }
 
+/// Renames `from` to `to` whatever is at `to` (a rename never follows a symlink: a planted
+/// one is replaced, not written through), creating `to`'s parent directories if missing, and
+/// fsyncs `to`'s directory when durable. For content-addressed files, where whatever is there
+/// already holds the same bytes.
+pub(super) fn move_into_place(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
+    match fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+            create_parent(to, durable)?;
+            fs::rename(from, to)?;
+        }
+        other => other?,
+    }
+    if durable {
+        sync_parent(to)?;
+    }
+    Ok(())
+}
+
 /// Writes `data` to a fresh temp file (fsynced when durable) and hands its path to `place`;
 /// the temp file is removed if anything fails.
 fn via_temp(
@@ -165,29 +183,26 @@ pub(super) fn write_atomic(
     })
 }
 
-/// Atomically creates `dest` with `data`, failing with `AlreadyExists` if anything is there:
-/// a hard link of the complete temp file, which `link(2)` makes create-only.
-pub(super) fn create_atomic(
-    temp: &TempNames,
-    dest: &Path,
-    data: &[u8],
-    durable: bool,
-) -> io::Result<()> {
-    via_temp(temp, data, durable, |tmp| {
-        let linked = match fs::hard_link(tmp, dest) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && tmp.exists() => {
-                create_parent(dest, durable)?;
-                fs::hard_link(tmp, dest)
-            }
-            other => other,
-        };
-        let _ = fs::remove_file(tmp);
-        linked?;
+/// Creates `path` with `data` unless something is there ([`io::ErrorKind::AlreadyExists`]):
+/// one exclusive create and one write, fsynced with its directory when durable. Not atomic
+/// against a crash mid-write: callers write records nobody has been told of yet, and remove
+/// torn ones at start-up.
+pub(super) fn create_with(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
+    let result = (|| -> io::Result<()> {
+        let mut file = create_new(path, durable)?;
+        file.write_all(data)?;
         if durable {
-            sync_parent(dest)?;
+            file.sync_all()?;
+            sync_parent(path)?;
         }
         Ok(())
-    })
+    })();
+    if let Err(e) = &result {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            let _ = fs::remove_file(path);
+        }
+    }
+    result
 }
 
 /// Creates an empty file at `path` unless a regular file is there. The file's existence is the
