@@ -211,3 +211,95 @@ async fn stalled_upload_bodies_do_not_block_reads() {
     }
     drop(reg);
 }
+
+/// The same attack over HTTP/2: three connections, each with 190 streams whose upload bodies
+/// stall after a little over 1 MiB. Streams multiply what one connection can hold, so nothing a
+/// stalled stream holds may be scarce (a blocking thread each would run the pool dry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_http2_streams_do_not_block_reads() {
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    const CONNECTIONS: usize = 3;
+    const STREAMS: usize = 190;
+    const DECLARED: usize = 4 * MIB;
+    const SENT: usize = MIB + MIB / 8;
+
+    raise_nofile_limit();
+    let root = tempfile::tempdir().expect("tempdir");
+    let reg = RegistryProcess::start(root.path());
+    let addr = reg.addr;
+    let repo = "stress/h2";
+    let c = reg.client();
+    let small = pattern(64 * 1024, 21);
+    let small_digest = c.push_blob(repo, &small).await;
+
+    type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+    let mut feeds = Vec::new();
+    let mut responses = tokio::task::JoinSet::new();
+    let chunk = Bytes::from(pattern(SENT, 22));
+    for conn in 0..CONNECTIONS {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let (sender, connection) = hyper::client::conn::http2::handshake::<_, _, Body>(
+            TokioExecutor::new(),
+            TokioIo::new(tcp),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(connection);
+        for stream in 0..STREAMS {
+            let location = c.start_upload(repo).await;
+            let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+            let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv()
+                    .await
+                    .map(|data| (Ok::<_, std::convert::Infallible>(Frame::data(data)), rx))
+            });
+            let req = http::Request::builder()
+                .method("PATCH")
+                .uri(format!("http://{addr}{location}"))
+                .header("content-type", "application/octet-stream")
+                .header("content-range", format!("0-{}", DECLARED - 1))
+                .header("content-length", DECLARED)
+                .body(BodyExt::boxed(StreamBody::new(frames)))
+                .expect("request");
+            let mut sender = sender.clone();
+            responses.spawn(async move {
+                // Answered only if the body ends or the stream is reset: it never ends here.
+                let _ = sender.send_request(req).await;
+            });
+            tx.send(chunk.clone()).await.expect("feed");
+            feeds.push(tx);
+            if stream % 50 == 0 {
+                println!("connection {conn}: {stream} streams open");
+            }
+        }
+    }
+    // A moment for the bodies to go out and reach the registry.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "{} HTTP/2 streams stalled after {SENT} of {DECLARED} bytes",
+        CONNECTIONS * STREAMS
+    );
+
+    for i in 0..20 {
+        let path = format!("/v2/{repo}/blobs/{small_digest}");
+        let r = tokio::time::timeout(REQUEST_TIMEOUT, common::get_fresh(addr, &path))
+            .await
+            .unwrap_or_else(|_| panic!("blob GET {i}: no answer while HTTP/2 streams stall"));
+        assert_eq!(r.status, StatusCode::OK, "blob GET {i}");
+        assert!(r.body[..] == small[..], "blob GET {i}: bytes differ");
+    }
+    let data = pattern(200 * 1024, 23);
+    let digest = Remote::new(addr).push_blob(repo, &data).await;
+    let r = Remote::new(addr)
+        .get(&format!("/v2/{repo}/blobs/{digest}"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body[..] == data[..]);
+
+    drop(feeds);
+    responses.abort_all();
+    drop(reg);
+}
