@@ -2,6 +2,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -77,8 +78,29 @@ pub(crate) async fn publish(inner: &Inner, digest: &Digest, chunks: Vec<Chunk>) 
     touch(inner, digest).await
 }
 
+/// Records now as the content's touched time, in the body: S3's last-modified times are whole
+/// seconds, too coarse for a collector's "untouched since".
 pub(crate) async fn touch(inner: &Inner, digest: &Digest) -> Result<()> {
-    inner.put(&touch_key(digest), Bytes::new()).await.map(drop)
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    inner
+        .put(&touch_key(digest), Bytes::from(now.to_string()))
+        .await
+        .map(drop)
+}
+
+/// When `digest` was last touched: the time in its touch object, or that object's
+/// last-modified time.
+async fn touched(inner: &Inner, digest: &Digest) -> Result<Option<SystemTime>> {
+    let Some(read) = inner.read_meta(&touch_key(digest)).await? else {
+        return Ok(None);
+    };
+    let recorded = std::str::from_utf8(&read.0)
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+        .map(|nanos| UNIX_EPOCH + Duration::from_nanos(nanos));
+    Ok(Some(recorded.unwrap_or_else(|| system_time(&read.1))))
 }
 
 /// Marks `repo` as existing (once).
@@ -204,8 +226,8 @@ pub(crate) async fn read_chunks(inner: &Inner, chunks: &[Chunk]) -> Result<Bytes
 
 pub(crate) async fn stat_blob(inner: &Inner, digest: &Digest) -> Result<ContentInfo> {
     let pointer = read_pointer(inner, digest).await?;
-    let touched = match inner.head(&touch_key(digest)).await? {
-        Some(meta) => system_time(&meta),
+    let touched = match touched(inner, digest).await? {
+        Some(time) => time,
         None => inner
             .head(&pointer_key(digest))
             .await?

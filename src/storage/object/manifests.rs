@@ -38,6 +38,10 @@ struct LinkRecord {
     size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     subject: Option<String>,
+    /// Unique per write. S3's etag is the MD5 of the bytes: without it, rewriting the same
+    /// record would keep its etag, and a delete's swap against the old version would succeed.
+    #[serde(default)]
+    nonce: String,
 }
 
 fn manifest_key(repo: &str, digest: &Digest) -> String {
@@ -173,12 +177,16 @@ pub(crate) async fn put_manifest(inner: &Inner, repo: &str, put: &ManifestPut) -
     inner.cache_manifest(digest, bytes.clone());
 
     let link_key = manifest_key(repo, digest);
-    let record = LinkRecord {
+    let mut record = LinkRecord {
         media_type: put.manifest.media_type.clone(),
         size: bytes.len() as u64,
         subject: put.referrer.as_ref().map(|(s, _)| s.to_string()),
+        nonce: String::new(),
     };
-    let record = encode(&link_key, &record)?;
+    let mut record = |key: &str| {
+        record.nonce = uuid::Uuid::new_v4().simple().to_string();
+        encode(key, &record)
+    };
     let referrer = match &put.referrer {
         Some((subject, entry)) => {
             Some((referrer_key(repo, subject, digest), encode_referrer(entry)?))
@@ -187,7 +195,7 @@ pub(crate) async fn put_manifest(inner: &Inner, repo: &str, put: &ManifestPut) -
     };
     let digest_text = Bytes::from(digest.to_string());
     for _ in 0..ROUNDS {
-        inner.put(&link_key, record.clone()).await?;
+        inner.put(&link_key, record(&link_key)?).await?;
         if let Some((key, entry)) = &referrer {
             inner.put(key, entry.clone()).await?;
         }
@@ -207,7 +215,7 @@ pub(crate) async fn put_manifest(inner: &Inner, repo: &str, put: &ManifestPut) -
                 break;
             }
             if inner
-                .swap(&link_key, &read.version, record.clone())
+                .swap(&link_key, &read.version, record(&link_key)?)
                 .await?
                 .is_some()
             {

@@ -282,6 +282,21 @@ impl Inner {
         Ok(Some(Read { bytes, version }))
     }
 
+    /// Object `key`'s bytes and metadata; `None` when absent.
+    pub(crate) async fn read_meta(&self, key: &str) -> Result<Option<(Bytes, ObjectMeta)>> {
+        let result = match self.store.get(&self.path(key)).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_error(key, e)),
+        };
+        let meta = result.meta.clone();
+        match result.bytes().await {
+            Ok(bytes) => Ok(Some((bytes, meta))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(key, e)),
+        }
+    }
+
     /// Object `key`'s metadata; `None` when absent.
     pub(crate) async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
         match self.store.head(&self.path(key)).await {

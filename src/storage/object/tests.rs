@@ -221,3 +221,43 @@ fn from_url_knows_memory_and_refuses_the_unknown() {
     assert!(ObjectStorage::from_url("ftp://x/y").is_err());
     assert!(ObjectStorage::from_url("no scheme").is_err());
 }
+
+/// The kit against a real store: `TOWER_OCI_TEST_STORAGE_URL=s3://bucket/prefix` (with the
+/// `AWS_*` variables `from_url` reads). Each fresh store is a new prefix below it.
+struct Remote {
+    base: String,
+    last: Mutex<String>,
+}
+
+impl Harness for Remote {
+    fn fresh(&self) -> BoxFuture<'_, Arc<dyn Storage>> {
+        let url = format!("{}/{}", self.base, uuid::Uuid::new_v4());
+        *self.last.lock().unwrap() = url.clone();
+        Box::pin(async move {
+            Arc::new(ObjectStorage::from_url(&url).expect("from_url")) as Arc<dyn Storage>
+        })
+    }
+
+    fn reopen(&self) -> BoxFuture<'_, Arc<dyn Storage>> {
+        let url = self.last.lock().unwrap().clone();
+        Box::pin(async move {
+            Arc::new(ObjectStorage::from_url(&url).expect("from_url")) as Arc<dyn Storage>
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_store_passes_the_testkit() {
+    let Some(base) = std::env::var("TOWER_OCI_TEST_STORAGE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        eprintln!("skipped: TOWER_OCI_TEST_STORAGE_URL is unset");
+        return;
+    };
+    let remote = Remote {
+        base: base.trim_end_matches('/').to_owned(),
+        last: Mutex::new(String::new()),
+    };
+    testkit::run_all(&remote).await;
+}

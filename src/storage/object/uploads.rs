@@ -112,11 +112,13 @@ impl Record {
             })
     }
 
-    /// Held by a writer: a claim that has not expired and that this process has not released.
-    fn held(&self, inner: &Inner) -> bool {
-        self.claim.as_ref().is_some_and(|claim| {
-            claim.until > now_millis() && !lock(&inner.released).contains(&claim.token)
-        })
+    /// Held by a writer: a claim that has not expired and that this process has not
+    /// released. `released` is the set as it was before the record was read: a release
+    /// finishing meanwhile takes its token out of the set, and the record read may predate it.
+    fn held(&self, released: &[String]) -> bool {
+        self.claim
+            .as_ref()
+            .is_some_and(|claim| claim.until > now_millis() && !released.contains(&claim.token))
     }
 }
 
@@ -181,10 +183,11 @@ pub(crate) async fn resume_upload(inner: &Arc<Inner>, id: &str) -> Result<Box<dy
     // A failed swap means the record changed: a release (try again), or another claim.
     let mut attempts = 0;
     let (record, version, released) = loop {
+        let released = lock(&inner.released).clone();
         let (mut record, version) = read_record(inner, id)
             .await?
             .ok_or_else(|| Error::not_found(id))?;
-        if record.held(inner) || attempts == 3 {
+        if record.held(&released) || attempts == 3 {
             return Err(Error::Busy { key: id.to_owned() });
         }
         attempts += 1;
@@ -222,10 +225,11 @@ pub(crate) async fn delete_upload(inner: &Inner, id: &str) -> Result<()> {
     check_id(id)?;
     let key = record_key(id);
     loop {
+        let released = lock(&inner.released).clone();
         let (record, version) = read_record(inner, id)
             .await?
             .ok_or_else(|| Error::not_found(id))?;
-        if record.held(inner) {
+        if record.held(&released) {
             // The holder finds the record gone when it saves or completes, and drops what it
             // wrote; the session's stored chunks are left (they may already be a blob's).
             return inner.delete(&key).await;
