@@ -7,7 +7,7 @@
 //! ```text
 //! <prefix>/chunks/<uuid>                                   immutable bytes (a PATCH body, a staged blob, a manifest)
 //! <prefix>/blobs/<alg>/<hex>                               {size, chunks}: created once, after the digest was verified
-//! <prefix>/touch/<alg>/<hex>                               empty; its last-modified time is the content's touched time
+//! <prefix>/touch/<alg>/<hex>                               the content's touched time (ns since the epoch), rewritten on link/push
 //! <prefix>/catalog/<name>                                  empty: the repository exists
 //! <prefix>/repositories/<name>/_blobs/<alg>/<hex>          empty: the repository holds the blob
 //! <prefix>/repositories/<name>/_manifests/<alg>/<hex>      {mediaType, size, subject}, or empty (a tombstone)
@@ -23,6 +23,12 @@
 //! tombstone instead of deleting, so a put racing a delete ends in some serial order on every
 //! replica (see `manifests.rs`). An upload session is claimed by a lease in its record, so any
 //! replica can continue it and a killed replica's claim expires.
+//!
+//! Only manifest bytes are cached in process (by digest, so never stale); every existence
+//! check, tag and record is read from the store, so a write acknowledged by one replica is
+//! seen by the next request on any other. Listings rely on the store listing keys in byte
+//! order, as S3, GCS, Azure and `InMemory` do. Touched times and claim expiry use the
+//! replicas' clocks, which should agree to well within the upload lease.
 
 use std::collections::HashMap;
 use std::fmt;
