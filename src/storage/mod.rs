@@ -4,7 +4,7 @@
 //! tags and referrers entries, and upload sessions. The registry's protocol rules (what a
 //! manifest references, which referrers entry it gets, digest checks, session caps and expiry)
 //! live above this trait, once; a backend owns the atomicity, crash safety and ordering of each
-//! operation, as the method docs state. [`testkit`] (feature `testkit`) proves a backend keeps
+//! operation, as the method docs state. `testkit` (feature `testkit`) proves a backend keeps
 //! that contract: every backend of this crate runs it in `cargo test`.
 //!
 //! Shaped after `object_store`: option structs with `Default` (a new option is not a breaking
@@ -16,7 +16,7 @@
 //!
 //! Implement [`Storage`] (every method returns a boxed future, so the trait is object-safe),
 //! then run the kit against it from a test, with the `testkit` feature on. A
-//! [`testkit::Harness`] opens fresh stores, and reopens the last one (a restart, or a second
+//! `testkit::Harness` opens fresh stores, and reopens the last one (a restart, or a second
 //! process on the same data), so the kit can check that sessions resume anywhere:
 //!
 //! ```ignore
