@@ -382,6 +382,7 @@ where
         Tail::Body(body) => {
             stream_into(body, writer.as_mut(), &mut hasher).await?;
         }
+        Tail::Bytes(bytes) if bytes.is_empty() => {}
         Tail::Bytes(bytes) => {
             hasher.update(&bytes);
             writer.write(bytes).await?;

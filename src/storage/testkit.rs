@@ -707,6 +707,7 @@ pub async fn uploads(h: &dyn Harness) {
         Some(&stored),
         "the writer's state is the stored one"
     );
+    ok(&c, "write of no bytes", writer.write(Bytes::new()).await);
     ok(
         &c,
         "write",

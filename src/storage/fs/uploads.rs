@@ -673,6 +673,10 @@ impl FsUploadWriter {
 impl UploadWriter for FsUploadWriter {
     fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
+            if data.is_empty() {
+                // Nothing to write (and an all-empty writev returns 0, read as WriteZero).
+                return Ok(());
+            }
             self.len += data.len() as u64;
             self.queued_len += data.len();
             self.queued.push(data);
@@ -723,7 +727,11 @@ impl Drop for FsUploadWriter {
 
 /// Writes queued frames in order, with as few syscalls as `write_vectored` allows.
 fn write_frames(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
-    let mut slices: Vec<io::IoSlice<'_>> = frames.iter().map(|f| io::IoSlice::new(f)).collect();
+    let mut slices: Vec<io::IoSlice<'_>> = frames
+        .iter()
+        .filter(|f| !f.is_empty())
+        .map(|f| io::IoSlice::new(f))
+        .collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
         let n = file.write_vectored(rest)?;
