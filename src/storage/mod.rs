@@ -52,6 +52,8 @@ use crate::protocol::{Digest, Hasher};
 mod error;
 mod fs;
 mod memory;
+#[cfg(feature = "object-store")]
+mod object;
 #[cfg(any(test, feature = "testkit"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
@@ -60,6 +62,9 @@ mod types;
 pub use error::{Error, Result, Source};
 pub use fs::FsStorage;
 pub use memory::MemoryStorage;
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use object::{ObjectStorage, ObjectStorageOptions};
 pub use types::{
     resolve_span, ContentInfo, DeleteContentOptions, Finished, GetOptions, GetResult, LinkOptions,
     ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Span,
