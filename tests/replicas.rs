@@ -94,12 +94,19 @@ async fn upload_moves_between_replicas(kind: Kind) {
     assert_eq!(r.status, StatusCode::ACCEPTED, "PATCH 1 on B: {:?}", r.body);
     assert_eq!(range_end(&r), Some(c1.len() as u64 - 1));
     let loc = r.header("location").expect("location").to_owned();
-    let r = b.patch(&loc, c1.len() as u64, Bytes::copy_from_slice(c2)).await;
+    let r = b
+        .patch(&loc, c1.len() as u64, Bytes::copy_from_slice(c2))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "PATCH 2 on B: {:?}", r.body);
     let loc = r.header("location").expect("location").to_owned();
     // A sees B's progress.
     let r = a.get(&loc).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "upload status on A: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "upload status on A: {:?}",
+        r.body
+    );
     assert_eq!(range_end(&r), Some((c1.len() + c2.len()) as u64 - 1));
     let r = a.finish(&loc, &digest, Bytes::copy_from_slice(c3)).await;
     assert_eq!(r.status, StatusCode::CREATED, "PUT on A: {:?}", r.body);
@@ -118,7 +125,12 @@ async fn upload_moves_between_replicas(kind: Kind) {
     let ld = a.push_blob(repo, &layer).await;
     let manifest = image_manifest(&cd, config.len(), &ld, layer.len(), "");
     let r = manifest_put(&a, repo, "v1", &manifest).await;
-    assert_eq!(r.status, StatusCode::CREATED, "manifest PUT on A: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "manifest PUT on A: {:?}",
+        r.body
+    );
     let r = b.get(&format!("/v2/{repo}/manifests/v1")).await;
     assert_eq!(r.status, StatusCode::OK, "manifest GET on B: {:?}", r.body);
     assert_eq!(r.body, manifest.as_bytes(), "manifest bytes on B");
@@ -185,9 +197,17 @@ async fn concurrent_tag_puts(kind: Kind) {
     let mut seen = Vec::new();
     for (name, c) in [("A", &a), ("B", &b)] {
         let r = c.get(&format!("/v2/{repo}/manifests/latest")).await;
-        assert_eq!(r.status, StatusCode::OK, "GET latest on {name}: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "GET latest on {name}: {:?}",
+            r.body
+        );
         let digest = sha256(&r.body);
-        assert!(written.contains(&digest), "latest on {name} is none of the written manifests");
+        assert!(
+            written.contains(&digest),
+            "latest on {name} is none of the written manifests"
+        );
         assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
         let r = c.get(&format!("/v2/{repo}/manifests/{digest}")).await;
         assert_eq!(r.status, StatusCode::OK, "GET by digest on {name}");
@@ -196,7 +216,9 @@ async fn concurrent_tag_puts(kind: Kind) {
     assert_eq!(seen[0], seen[1], "A and B resolve the tag differently");
     // Every manifest was stored, tagged or not.
     for (i, m) in manifests.iter().enumerate() {
-        let r = b.get(&format!("/v2/{repo}/manifests/{}", sha256(m.as_bytes()))).await;
+        let r = b
+            .get(&format!("/v2/{repo}/manifests/{}", sha256(m.as_bytes())))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "manifest {i} by digest");
     }
 }
@@ -246,7 +268,9 @@ async fn killed_replica_upload_finished_elsewhere(kind: Kind) {
     let digest = sha256(&data);
     let first = 1024 * 1024 + 3;
     let loc = a.start_upload(repo).await;
-    let r = a.patch(&loc, 0, Bytes::copy_from_slice(&data[..first])).await;
+    let r = a
+        .patch(&loc, 0, Bytes::copy_from_slice(&data[..first]))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "PATCH 1 on A: {:?}", r.body);
     let loc = r.header("location").expect("location").to_owned();
 
@@ -270,17 +294,29 @@ async fn killed_replica_upload_finished_elsewhere(kind: Kind) {
         busy += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "status on B: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "status on B: {:?}",
+        r.body
+    );
     assert_eq!(range_end(&r), Some(first as u64 - 1), "offset on B");
     let r = loop {
-        let r = b.patch(&loc, first as u64, Bytes::copy_from_slice(&data[first..])).await;
+        let r = b
+            .patch(&loc, first as u64, Bytes::copy_from_slice(&data[first..]))
+            .await;
         if r.status != StatusCode::RANGE_NOT_SATISFIABLE || Instant::now() > deadline {
             break r;
         }
         busy += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(r.status, StatusCode::ACCEPTED, "PATCH rest on B: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "PATCH rest on B: {:?}",
+        r.body
+    );
     eprintln!(
         "{kind:?}: B took the upload over {:?} after the kill ({busy} busy answers)",
         killed_at.elapsed()
@@ -368,7 +404,10 @@ fn unreachable_endpoint_refuses_to_start() {
     .collect();
     let started = Instant::now();
     refuses_to_start("s3://bucket/x", &env, "unreachable endpoint");
-    eprintln!("unreachable endpoint: refused after {:?}", started.elapsed());
+    eprintln!(
+        "unreachable endpoint: refused after {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -407,7 +446,9 @@ async fn s3s_fs_stopped_mid_push_then_restarted() {
     let data = pattern(2 * 1024 * 1024, 4);
     let digest = sha256(&data);
     let loc = c.start_upload(repo).await;
-    let r = c.patch(&loc, 0, Bytes::copy_from_slice(&data[..1024 * 1024])).await;
+    let r = c
+        .patch(&loc, 0, Bytes::copy_from_slice(&data[..1024 * 1024]))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "PATCH 1: {:?}", r.body);
     let loc = r.header("location").expect("location").to_owned();
 
@@ -423,8 +464,16 @@ async fn s3s_fs_stopped_mid_push_then_restarted() {
     )
     .await
     .expect("the closing PUT got no answer within 60 s while S3 was down");
-    eprintln!("closing PUT with S3 down: {} after {:?}", r.status, started.elapsed());
-    assert!(r.status.is_server_error(), "closing PUT with S3 down: {}", r.status);
+    eprintln!(
+        "closing PUT with S3 down: {} after {:?}",
+        r.status,
+        started.elapsed()
+    );
+    assert!(
+        r.status.is_server_error(),
+        "closing PUT with S3 down: {}",
+        r.status
+    );
     assert_oci_error(&r, "closing PUT with S3 down");
     let other = pattern(1000, 5);
     let r = send_within(
@@ -436,15 +485,37 @@ async fn s3s_fs_stopped_mid_push_then_restarted() {
     )
     .await
     .expect("monolithic push: no answer within 60 s while S3 was down");
-    assert!(r.status.is_server_error(), "monolithic push with S3 down: {}", r.status);
+    assert!(
+        r.status.is_server_error(),
+        "monolithic push with S3 down: {}",
+        r.status
+    );
     assert_oci_error(&r, "monolithic push with S3 down");
 
     s3.restart();
     // Nothing half-visible, the earlier blob intact, and pushes work again.
-    let r = c.send("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], Bytes::new()).await;
+    let r = c
+        .send(
+            "HEAD",
+            &format!("/v2/{repo}/blobs/{digest}"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "HEAD of the failed blob");
-    let r = c.send("HEAD", &format!("/v2/{repo}/blobs/{}", sha256(&other)), &[], Bytes::new()).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "HEAD of the failed monolithic blob");
+    let r = c
+        .send(
+            "HEAD",
+            &format!("/v2/{repo}/blobs/{}", sha256(&other)),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "HEAD of the failed monolithic blob"
+    );
     let r = c.get(&format!("/v2/{repo}/blobs/{before}")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(&r.body[..], b"before the outage");
@@ -452,4 +523,33 @@ async fn s3s_fs_stopped_mid_push_then_restarted() {
     let r = c.get(&format!("/v2/{repo}/blobs/{d}")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body == data, "blob pushed after the restart");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test servers themselves.
+
+#[test]
+fn s3_servers_stop_and_restart_on_their_port() {
+    for kind in [Kind::Moto, Kind::S3sFs] {
+        let Some(mut s3) = S3Server::start(kind, "selftest") else {
+            continue;
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s3.port));
+        assert!(
+            s3::http_status(addr, "GET", "/").is_some(),
+            "{kind:?} answers"
+        );
+        s3.stop();
+        assert_eq!(s3::http_status(addr, "GET", "/"), None, "{kind:?} stopped");
+        s3.restart();
+        assert!(
+            s3::http_status(addr, "GET", "/").is_some(),
+            "{kind:?} answers again"
+        );
+        match kind {
+            // moto comes back empty; start() made the bucket again (an unsigned HEAD works).
+            Kind::Moto => assert_eq!(s3::http_status(addr, "HEAD", "/selftest"), Some(200)),
+            Kind::S3sFs => assert!(s3.root().join("selftest").is_dir()),
+        }
+    }
 }

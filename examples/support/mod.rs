@@ -62,9 +62,9 @@ pub struct Args {
 }
 
 /// URL schemes served by object storage (`--features object-store`).
-pub const OBJECT_STORE_SCHEMES: &[&str] = &[
-    "s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss", "http", "https",
-];
+/// `memory:///` is a fresh in-process store (one process only: for trying things out).
+pub const OBJECT_STORE_SCHEMES: &[&str] =
+    &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "memory"];
 
 impl Args {
     /// Where the data lives, for the "listening on" line.
@@ -151,7 +151,7 @@ impl Args {
                         }
                         args.root = PathBuf::from(path);
                     } else if OBJECT_STORE_SCHEMES.contains(&scheme.as_str()) {
-                        if rest.is_empty() || rest.starts_with('/') {
+                        if scheme != "memory" && (rest.is_empty() || rest.starts_with('/')) {
                             return Err(format!("--storage {value:?}: no bucket in the URL"));
                         }
                         args.object_storage = Some(value);
@@ -194,7 +194,9 @@ impl Args {
             return Err("give --root DIR or --storage URL, not both".to_owned());
         }
         if args.upload_lease.is_some() && args.object_storage.is_none() {
-            return Err("--upload-lease applies to object storage only (--storage s3://…)".to_owned());
+            return Err(
+                "--upload-lease applies to object storage only (--storage s3://…)".to_owned(),
+            );
         }
         Ok(Some(args))
     }

@@ -151,10 +151,16 @@ impl S3Server {
             match self.spawn() {
                 Ok(()) => break,
                 Err(err) if Instant::now() < deadline => {
-                    eprintln!("{:?} restart on port {}: {err}; retrying", self.kind, self.port);
+                    eprintln!(
+                        "{:?} restart on port {}: {err}; retrying",
+                        self.kind, self.port
+                    );
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                Err(err) => panic!("{:?} did not restart on port {}: {err}", self.kind, self.port),
+                Err(err) => panic!(
+                    "{:?} did not restart on port {}: {err}",
+                    self.kind, self.port
+                ),
             }
         }
         if self.kind == Kind::Moto {
@@ -204,7 +210,10 @@ impl S3Server {
         let deadline = Instant::now() + STARTUP;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("exited with {status} during startup; log:\n{}", self.log()));
+                return Err(format!(
+                    "exited with {status} during startup; log:\n{}",
+                    self.log()
+                ));
             }
             if http_status(addr, "GET", "/").is_some() {
                 self.child = Some(child);
@@ -213,7 +222,10 @@ impl S3Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("no answer within {STARTUP:?}; log:\n{}", self.log()));
+                return Err(format!(
+                    "no answer within {STARTUP:?}; log:\n{}",
+                    self.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
