@@ -1,28 +1,7 @@
 //! [`ObjectStorage`]: the registry in an object store (S3, GCS, Azure Blob Storage, or any
 //! [`object_store::ObjectStore`]), shared by any number of replicas.
 //!
-//! Object stores have no rename, no lock and no conditional delete; they have conditional
-//! `PUT` (create-only, and replace-if-etag-matches). Everything here rests on those two:
-//!
-//! ```text
-//! <prefix>/chunks/<uuid>                                   immutable bytes (a PATCH body, a staged blob, a manifest)
-//! <prefix>/blobs/<alg>/<hex>                               {size, chunks}: created once, after the digest was verified
-//! <prefix>/touch/<alg>/<hex>                               empty; its last-modified time is the content's touched time
-//! <prefix>/catalog/<name>                                  empty: the repository exists
-//! <prefix>/repositories/<name>/_blobs/<alg>/<hex>          empty: the repository holds the blob
-//! <prefix>/repositories/<name>/_manifests/<alg>/<hex>      {mediaType, size, subject}, or empty (a tombstone)
-//! <prefix>/repositories/<name>/_tags/<tag>                 the digest, or empty (a tombstone)
-//! <prefix>/repositories/<name>/_tagged/<alg>/<hex>/<tag>   empty: the tag was pointed at that manifest
-//! <prefix>/repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>   artifact type line, descriptor
-//! <prefix>/uploads/<id>.json                               the session record, replaced with etag checks
-//! ```
-//!
-//! A blob is a list of chunks, so a session's PATCH bodies never get copied into one object,
-//! and a blob appears under its digest only once its pointer is created, after the digest was
-//! checked. Tags and manifest links are replaced by compare-and-swap, and deletion writes a
-//! tombstone instead of deleting, so a put racing a delete ends in some serial order on every
-//! replica (see `manifests.rs`). An upload session is claimed by a lease in its record, so any
-//! replica can continue it and a killed replica's claim expires.
+//! See [`ObjectStorage`] for the layout and what each guarantee rests on.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -68,7 +47,36 @@ impl Default for ObjectStorageOptions {
 
 /// A [`Storage`](super::Storage) in an object store, safe to share between replicas.
 ///
-/// See the [module docs](self) for the layout. Clones share their store and caches.
+/// Object stores have no rename, no lock and no conditional delete; they have conditional
+/// `PUT` (create-only, and replace-if-etag-matches). Everything here rests on those two:
+///
+/// ```text
+/// <prefix>/chunks/<uuid>                                   immutable bytes (a PATCH body, a staged blob, a manifest)
+/// <prefix>/blobs/<alg>/<hex>                               {size, chunks}: created once, after the digest was verified
+/// <prefix>/touch/<alg>/<hex>                               the content's touched time (ns since the epoch), rewritten on link/push
+/// <prefix>/catalog/<name>                                  empty: the repository exists
+/// <prefix>/repositories/<name>/_blobs/<alg>/<hex>          empty: the repository holds the blob
+/// <prefix>/repositories/<name>/_manifests/<alg>/<hex>      {mediaType, size, subject}, or empty (a tombstone)
+/// <prefix>/repositories/<name>/_tags/<tag>                 the digest, or empty (a tombstone)
+/// <prefix>/repositories/<name>/_tagged/<alg>/<hex>/<tag>   empty: the tag was pointed at that manifest
+/// <prefix>/repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>   artifact type line, descriptor
+/// <prefix>/uploads/<id>.json                               the session record, replaced with etag checks
+/// ```
+///
+/// A blob is a list of chunks, so a session's PATCH bodies never get copied into one object,
+/// and a blob appears under its digest only once its pointer is created, after the digest was
+/// checked. Tags and manifest links are replaced by compare-and-swap, and deletion writes a
+/// tombstone instead of deleting, so a put racing a delete ends in some serial order on every
+/// replica (see `manifests.rs`). An upload session is claimed by a lease in its record, so any
+/// replica can continue it and a killed replica's claim expires.
+///
+/// Only manifest bytes are cached in process (by digest, so never stale); every existence
+/// check, tag and record is read from the store, so a write acknowledged by one replica is
+/// seen by the next request on any other. Listings rely on the store listing keys in byte
+/// order, as S3, GCS, Azure and `InMemory` do. Touched times and claim expiry use the
+/// replicas' clocks, which should agree to well within the upload lease.
+///
+/// Clones share their store and caches.
 ///
 /// ```
 /// use std::sync::Arc;

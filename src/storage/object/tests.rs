@@ -65,8 +65,12 @@ async fn read_all(reader: BlobReader) -> Vec<u8> {
 /// a manifest the repository does not hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tag_put_and_manifest_delete_race_across_replicas() {
-    let (a, b) = replicas();
-    let (a, b) = (Arc::new(a), Arc::new(b));
+    for (a, b) in replica_pairs(&ObjectStorageOptions::default()) {
+        race_tag_put_and_manifest_delete(Arc::new(a), Arc::new(b)).await;
+    }
+}
+
+async fn race_tag_put_and_manifest_delete(a: Arc<ObjectStorage>, b: Arc<ObjectStorage>) {
     let repo = "race/x";
     let bytes = Bytes::from_static(b"{\"schemaVersion\":2,\"n\":\"race\"}");
     let digest = sha256(&bytes);
@@ -260,4 +264,93 @@ async fn remote_store_passes_the_testkit() {
         last: Mutex::new(String::new()),
     };
     testkit::run_all(&remote).await;
+}
+
+/// Pairs of replicas over one store: an InMemory, and the remote store when configured.
+fn replica_pairs(options: &ObjectStorageOptions) -> Vec<(ObjectStorage, ObjectStorage)> {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let mut pairs = vec![(
+        ObjectStorage::new(Arc::clone(&store), "r").options(options.clone()),
+        ObjectStorage::new(store, "r").options(options.clone()),
+    )];
+    if let Some(base) = std::env::var("TOWER_OCI_TEST_STORAGE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        let url = format!("{}/{}", base.trim_end_matches('/'), uuid::Uuid::new_v4());
+        let open = || {
+            ObjectStorage::from_url(&url)
+                .unwrap()
+                .options(options.clone())
+        };
+        pairs.push((open(), open()));
+    }
+    pairs
+}
+
+/// Blobs over the chunk buffer go up as multipart uploads (8 MiB parts), in a session's
+/// several chunks, and read back across part and chunk boundaries.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_chunks_are_multipart_uploads() {
+    let data: Vec<u8> = (0..20u32 << 20).map(|i| (i % 253) as u8).collect();
+    let digest = sha256(&data);
+    let split = 9 << 20;
+    for (a, b) in replica_pairs(&ObjectStorageOptions::default()) {
+        let id = "00000000-0000-4000-8000-00000000c001";
+        a.create_upload(&session(id)).await.unwrap();
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        let mut writer = a.resume_upload(id).await.unwrap();
+        for frame in data[..split].chunks(1 << 20) {
+            writer.write(Bytes::copy_from_slice(frame)).await.unwrap();
+        }
+        hasher.update(&data[..split]);
+        writer.save(hasher.save()).await.unwrap();
+        let mut writer = b.resume_upload(id).await.unwrap();
+        for frame in data[split..].chunks(3 << 20) {
+            writer.write(Bytes::copy_from_slice(frame)).await.unwrap();
+        }
+        writer.complete("up/x", &digest).await.unwrap();
+
+        let whole = a
+            .get_blob("up/x", &digest, GetOptions::whole())
+            .await
+            .unwrap();
+        assert_eq!(whole.size, data.len() as u64);
+        assert!(read_all(whole.body.unwrap()).await == data, "whole blob");
+        for (first, last) in [(split - 10, split + 10), ((8 << 20) - 1, (8 << 20) + 1)] {
+            let range = ByteRange::parse(&format!("bytes={first}-{last}")).unwrap();
+            let got = b
+                .get_blob("up/x", &digest, GetOptions::range(Some(range), false))
+                .await
+                .unwrap();
+            assert_eq!(read_all(got.body.unwrap()).await, &data[first..=last]);
+        }
+    }
+}
+
+/// A writer renews its claim while it writes: another replica stays Busy past the lease.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writing_replica_keeps_its_claim_past_the_lease() {
+    let options = ObjectStorageOptions {
+        upload_lease: Duration::from_millis(300),
+    };
+    for (a, b) in replica_pairs(&options) {
+        let id = "00000000-0000-4000-8000-00000000d001";
+        a.create_upload(&session(id)).await.unwrap();
+        let mut writer = a.resume_upload(id).await.unwrap();
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        for _ in 0..12 {
+            writer.write(Bytes::from_static(b"tick")).await.unwrap();
+            hasher.update(b"tick");
+            tokio::time::sleep(Duration::from_millis(75)).await;
+            assert!(
+                matches!(b.resume_upload(id).await, Err(Error::Busy { .. })),
+                "resumed under a live writer"
+            );
+        }
+        let saved = writer.save(hasher.save()).await.unwrap();
+        assert_eq!(saved.offset, 48);
+        let writer = b.resume_upload(id).await.unwrap();
+        assert_eq!(writer.offset(), 48);
+    }
 }
