@@ -317,6 +317,10 @@ async fn killed_replica_upload_finished_elsewhere(kind: Kind) {
         "PATCH rest on B: {:?}",
         r.body
     );
+    assert!(
+        busy > 0,
+        "B resumed the upload A held at once: A's claim (lease {LEASE_SECS} s) was not honoured"
+    );
     eprintln!(
         "{kind:?}: B took the upload over {:?} after the kill ({busy} busy answers)",
         killed_at.elapsed()
