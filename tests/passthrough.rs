@@ -418,3 +418,46 @@ fn example_flags_parse() {
     assert!(parse(&["--no-fsync=yes"]).is_err());
     assert!(parse(&["--verbose"]).is_err());
 }
+
+#[test]
+fn example_storage_flags_parse() {
+    let parse = |argv: &[&str]| support::Args::try_parse(argv.iter().map(|s| s.to_string()));
+    let ok = |argv: &[&str]| parse(argv).expect("ok").expect("not help");
+    let defaults = ok(&[]);
+    assert_eq!(defaults.object_storage, None);
+    assert_eq!(defaults.upload_lease, None);
+
+    // file:///DIR is --root DIR.
+    let args = ok(&["--storage", "file:///tmp/r"]);
+    assert_eq!(args.root, std::path::Path::new("/tmp/r"));
+    assert_eq!(args.object_storage, None);
+    assert_eq!(args.storage_display(), "/tmp/r");
+
+    let args = ok(&["--storage=s3://bucket/some/prefix", "--upload-lease", "2.5"]);
+    assert_eq!(
+        args.object_storage.as_deref(),
+        Some("s3://bucket/some/prefix")
+    );
+    assert_eq!(
+        args.upload_lease,
+        Some(std::time::Duration::from_millis(2500))
+    );
+    assert_eq!(args.storage_display(), "s3://bucket/some/prefix");
+    for url in ["gs://b/p", "az://container", "memory:///"] {
+        assert_eq!(ok(&["--storage", url]).object_storage.as_deref(), Some(url));
+    }
+
+    for bad in [
+        &["--storage"][..],
+        &["--storage", "relative/dir"],
+        &["--storage", "file://relative"],
+        &["--storage", "s3://"],
+        &["--storage", "ftp://host/x"],
+        &["--root", "/a", "--storage", "s3://b/p"],
+        &["--upload-lease", "2"],
+        &["--storage", "s3://b/p", "--upload-lease", "0"],
+        &["--storage", "s3://b/p", "--upload-lease", "soon"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} should not parse");
+    }
+}

@@ -49,10 +49,31 @@ pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 pub struct Args {
     /// `--listen ADDR`, default `127.0.0.1:5000`.
     pub listen: SocketAddr,
-    /// `--root DIR`, default `./registry-data`.
+    /// `--root DIR` or `--storage file:///DIR`, default `./registry-data`.
     pub root: PathBuf,
     /// `false` with `--no-fsync`.
     pub durable: bool,
+    /// `--storage URL` with an object-store URL (`s3://bucket/prefix`, `gs://…`, `az://…`):
+    /// blobs and metadata go there instead of under `root`. Only `examples/registry` serves it.
+    pub object_storage: Option<String>,
+    /// `--upload-lease SECS` (object storage only): how long a replica holds an upload session
+    /// it is writing before another replica may take it over.
+    pub upload_lease: Option<Duration>,
+}
+
+/// URL schemes served by object storage (`--features object-store`).
+/// `memory:///` is a fresh in-process store (one process only: for trying things out).
+pub const OBJECT_STORE_SCHEMES: &[&str] =
+    &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "memory"];
+
+impl Args {
+    /// Where the data lives, for the "listening on" line.
+    pub fn storage_display(&self) -> String {
+        match &self.object_storage {
+            Some(url) => url.clone(),
+            None => self.root.display().to_string(),
+        }
+    }
 }
 
 impl Args {
@@ -60,14 +81,26 @@ impl Args {
     pub fn parse(example: &str, about: &str) -> Args {
         let usage = format!(
             "{about}\n\n\
-             Usage: cargo run --release --example {example} -- [--listen ADDR] [--root DIR] [--no-fsync]\n\n\
+             Usage: cargo run --release --example {example} -- [--listen ADDR] [--root DIR | --storage URL] [--no-fsync] [--upload-lease SECS]\n\n\
              Options:\n  \
-             --listen ADDR  address to listen on [default: 127.0.0.1:5000]\n  \
-             --root DIR     where blobs and manifests are stored [default: ./registry-data]\n  \
-             --no-fsync     don't fsync writes: faster, but a crash can lose acknowledged pushes\n  \
-             -h, --help     print this help"
+             --listen ADDR        address to listen on [default: 127.0.0.1:5000]\n  \
+             --root DIR           where blobs and manifests are stored on local disk [default: ./registry-data]\n  \
+             --storage URL        file:///DIR (the same as --root DIR), or object storage (registry example,\n                       \
+             --features object-store): s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX;\n                       \
+             endpoint and credentials from the environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)\n  \
+             --no-fsync           don't fsync writes: faster, but a crash can lose acknowledged pushes\n  \
+             --upload-lease SECS  object storage: how long a replica holds an upload it is writing\n  \
+             -h, --help           print this help"
         );
         match Args::try_parse(std::env::args().skip(1)) {
+            Ok(Some(args)) if args.object_storage.is_some() && example != "registry" => {
+                eprintln!(
+                    "error: --storage {}: object storage is served by the registry example only \
+                     (cargo run --features object-store --example registry -- --storage URL)",
+                    args.storage_display()
+                );
+                std::process::exit(2)
+            }
             Ok(Some(args)) => args,
             Ok(None) => {
                 println!("{usage}");
@@ -86,13 +119,59 @@ impl Args {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             root: PathBuf::from("./registry-data"),
             durable: true,
+            object_storage: None,
+            upload_lease: None,
         };
+        let (mut root_given, mut storage_given) = (false, false);
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
                 None => (arg, None),
             };
             match flag.as_str() {
+                "--storage" => {
+                    let value = inline
+                        .or_else(|| argv.next())
+                        .ok_or_else(|| format!("{flag} needs a value"))?;
+                    storage_given = true;
+                    let (scheme, rest) = value.split_once("://").ok_or_else(|| {
+                        format!(
+                            "--storage {value:?}: not a URL; give file:///DIR, s3://BUCKET/PREFIX, \
+                             gs://BUCKET/PREFIX or az://CONTAINER/PREFIX (or --root DIR)"
+                        )
+                    })?;
+                    let scheme = scheme.to_ascii_lowercase();
+                    if scheme == "file" {
+                        // file:///DIR (an empty host) or file://localhost/DIR.
+                        let path = rest.strip_prefix("localhost").unwrap_or(rest);
+                        if !path.starts_with('/') {
+                            return Err(format!(
+                                "--storage {value:?}: a file URL needs an absolute path (file:///DIR)"
+                            ));
+                        }
+                        args.root = PathBuf::from(path);
+                    } else if OBJECT_STORE_SCHEMES.contains(&scheme.as_str()) {
+                        if scheme != "memory" && (rest.is_empty() || rest.starts_with('/')) {
+                            return Err(format!("--storage {value:?}: no bucket in the URL"));
+                        }
+                        args.object_storage = Some(value);
+                    } else {
+                        return Err(format!(
+                            "--storage {value:?}: unknown scheme {scheme:?}; expected file, s3, gs or az"
+                        ));
+                    }
+                }
+                "--upload-lease" => {
+                    let value = inline
+                        .or_else(|| argv.next())
+                        .ok_or_else(|| format!("{flag} needs a value"))?;
+                    let secs: f64 = value
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                        .ok_or_else(|| format!("--upload-lease {value:?}: expected seconds > 0"))?;
+                    args.upload_lease = Some(Duration::from_secs_f64(secs));
+                }
                 "--listen" | "--root" => {
                     let value = inline
                         .or_else(|| argv.next())
@@ -102,6 +181,7 @@ impl Args {
                             .parse()
                             .map_err(|err| format!("--listen {value:?}: {err}"))?;
                     } else {
+                        root_given = true;
                         args.root = PathBuf::from(value);
                     }
                 }
@@ -109,6 +189,14 @@ impl Args {
                 "-h" | "--help" => return Ok(None),
                 _ => return Err(format!("unexpected argument {flag:?}")),
             }
+        }
+        if root_given && storage_given {
+            return Err("give --root DIR or --storage URL, not both".to_owned());
+        }
+        if args.upload_lease.is_some() && args.object_storage.is_none() {
+            return Err(
+                "--upload-lease applies to object storage only (--storage s3://…)".to_owned(),
+            );
         }
         Ok(Some(args))
     }

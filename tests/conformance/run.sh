@@ -6,13 +6,22 @@
 #
 # REGISTRY_LOG=path keeps the server log (default: a file in the temporary directory, printed
 # on failure).
+# REGISTRY_ARGS="--storage s3://bucket/prefix ..." adds registry flags (split on spaces); with a
+# --storage flag in it the temporary --root is left out. CARGO_FEATURES="object-store" builds the
+# registry with those features; CARGO_PROFILE=debug uses a debug build (default: release).
+# tests/s3/conformance.sh runs this against a moto S3 server.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cd "$repo"
 
-cargo build --release --example registry
+profile="${CARGO_PROFILE:-release}"
+build=(cargo build --example registry)
+[[ "$profile" == release ]] && build+=(--release)
+[[ -n "${CARGO_FEATURES:-}" ]] && build+=(--features "$CARGO_FEATURES")
+"${build[@]}"
+read -r -a extra_args <<<"${REGISTRY_ARGS:-}"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/oci-conformance.XXXXXX")"
 log="${REGISTRY_LOG:-$tmp/registry.log}"
@@ -31,7 +40,13 @@ url="http://127.0.0.1:$port"
 
 # Start the built binary directly (not through `cargo run`) so that $pid is the server itself.
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-NO_COLOR=1 "$target_dir/release/examples/registry" --listen "127.0.0.1:$port" --root "$tmp/data" >"$log" 2>&1 &
+storage_args=(--root "$tmp/data")
+for a in "${extra_args[@]}"; do
+    [[ "$a" == --storage || "$a" == --storage=* ]] && storage_args=()
+done
+echo "conformance: registry ${storage_args[*]} ${extra_args[*]}"
+NO_COLOR=1 "$target_dir/$profile/examples/registry" --listen "127.0.0.1:$port" \
+    "${storage_args[@]}" "${extra_args[@]}" >"$log" 2>&1 &
 pid=$!
 
 ready=""

@@ -40,6 +40,11 @@ pub fn registry_binary() -> PathBuf {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = Command::new(cargo);
             cmd.args(["build", "--quiet", "--example", "registry"]);
+            // Build the example with the features this test was built with: `cargo test
+            // --features object-store` built it that way, and a plain build would replace it.
+            if cfg!(feature = "object-store") {
+                cmd.args(["--features", "object-store"]);
+            }
             if profile_dir.file_name().is_some_and(|p| p == "release") {
                 cmd.arg("--release");
             }
@@ -70,18 +75,58 @@ impl RegistryProcess {
 
     /// Starts the registry on `root` with these extra flags; waits for its address line.
     pub fn start_with(root: &Path, extra: &[&str]) -> RegistryProcess {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--root".as_ref(), root.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        RegistryProcess::spawn(&args, &[], root).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// Starts the registry with `--storage url` (object storage), these extra flags and
+    /// environment variables (the S3 endpoint and credentials, say).
+    pub fn start_storage(url: &str, env: &[(String, String)], extra: &[&str]) -> RegistryProcess {
+        RegistryProcess::try_start_storage(url, env, extra).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`RegistryProcess::start_storage`], or `Err` with the registry's exit status and
+    /// stderr if it exits before it listens.
+    pub fn try_start_storage(
+        url: &str,
+        env: &[(String, String)],
+        extra: &[&str],
+    ) -> Result<RegistryProcess, String> {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--storage".as_ref(), url.as_ref()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        RegistryProcess::spawn(&args, env, Path::new(""))
+    }
+
+    fn spawn(
+        args: &[&std::ffi::OsStr],
+        env: &[(String, String)],
+        root: &Path,
+    ) -> Result<RegistryProcess, String> {
         let mut child = Command::new(registry_binary())
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .arg("--root")
-            .arg(root)
-            .args(extra)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn registry");
+        // Stderr is passed on to ours (as inherited stderr would be) and kept, so a failed
+        // start can say why.
+        let stderr = child.stderr.take().expect("stderr");
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept2 = kept.clone();
+        let err_thread = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut k = kept2.lock().unwrap();
+                k.push_str(&line);
+                k.push('\n');
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         // Reads the address line, then keeps draining stdout so the child never hits EPIPE.
@@ -99,18 +144,29 @@ impl RegistryProcess {
         });
         let addr = match rx.recv_timeout(REQUEST_TIMEOUT) {
             Ok(addr) => addr,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // Stdout closed before the address line: the registry exited.
+                let status = child.wait().expect("wait registry");
+                let _ = err_thread.join();
+                let stderr = kept.lock().unwrap().clone();
+                return Err(format!(
+                    "registry exited during startup ({status}); stderr:\n{stderr}"
+                ));
+            }
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("registry did not print its address within {REQUEST_TIMEOUT:?}");
+                return Err(format!(
+                    "registry did not print its address within {REQUEST_TIMEOUT:?}"
+                ));
             }
         };
         let addr: SocketAddr = addr.parse().expect("registry address");
-        RegistryProcess {
+        Ok(RegistryProcess {
             child,
             addr,
             root: root.to_owned(),
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
