@@ -21,6 +21,11 @@ use tokio::net::TcpStream;
 
 const MIB: usize = 1024 * 1024;
 
+/// The two attacks run one at a time: each loads both cores and the disk on its own, and what
+/// they measure is the registry under one attack, not the machine under two.
+/// (tokio's mutex: it is held across awaits, and a panic in one test does not poison it.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Reads one response head (the 202s here carry no body); returns (status, location).
 async fn read_head(tcp: &mut TcpStream) -> std::io::Result<(u16, Option<String>)> {
     let mut buf = Vec::with_capacity(1024);
@@ -86,6 +91,7 @@ async fn open_stalled(addr: SocketAddr, repo: &str, declared: usize) -> Result<T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_upload_bodies_do_not_block_reads() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     const WANT: usize = 1000;
     const DECLARED: usize = 4 * MIB;
     const SENT: usize = 3 * MIB / 2;
@@ -217,6 +223,7 @@ async fn stalled_upload_bodies_do_not_block_reads() {
 /// stalled stream holds may be scarce (a blocking thread each would run the pool dry).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_http2_streams_do_not_block_reads() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     use http_body_util::{BodyExt, StreamBody};
     use hyper::body::Frame;
     use hyper_util::rt::{TokioExecutor, TokioIo};

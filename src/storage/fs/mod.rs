@@ -42,6 +42,11 @@ use write::TempNames;
 const METADATA_CACHE_ENTRIES: usize = 100_000;
 /// Bytes of manifest content cached in memory.
 const CONTENT_CACHE_BYTES: usize = 64 << 20;
+/// Upload chunk writes in flight at once. Each holds a blocking-pool thread for as long as the
+/// disk takes; bounding them (the waiting is async) keeps threads free for reads and metadata
+/// when the disk is slow and thousands of uploads stream at once. Half of tokio's default
+/// blocking pool.
+const WRITE_SLOTS: usize = 256;
 /// Largest manifest kept in the content cache.
 const CONTENT_CACHE_MAX_ENTRY: usize = 1 << 20;
 
@@ -121,6 +126,8 @@ pub struct FsStorage {
     repo_locks: KeyLocks,
     /// Serialises record writes of one upload session (save, complete, delete).
     upload_locks: Arc<KeyLocks>,
+    /// Chunk writes of uploads in flight on the blocking pool at once (see [`WRITE_SLOTS`]).
+    write_slots: Arc<tokio::sync::Semaphore>,
     tag_indexes: Arc<TagIndexes>,
     catalog: Arc<Catalog>,
     /// Full directory scans of tags or repositories so far.
@@ -165,6 +172,7 @@ impl FsStorage {
             )),
             repo_locks: KeyLocks::new(),
             upload_locks: Arc::new(KeyLocks::new()),
+            write_slots: Arc::new(tokio::sync::Semaphore::new(WRITE_SLOTS)),
             tag_indexes: Arc::new(TagIndexes::default()),
             catalog: Arc::new(Catalog::default()),
             scans: Arc::new(AtomicU64::new(0)),

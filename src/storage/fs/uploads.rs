@@ -420,6 +420,7 @@ struct FsUploadWriter {
     temp: Arc<TempNames>,
     durable: bool,
     upload_locks: Arc<KeyLocks>,
+    write_slots: Arc<tokio::sync::Semaphore>,
     catalog: Arc<Catalog>,
     /// `None` for a staged blob.
     session: Option<Session>,
@@ -455,6 +456,7 @@ impl FsUploadWriter {
             temp: Arc::clone(&storage.temp),
             durable: storage.durable,
             upload_locks: Arc::clone(&storage.upload_locks),
+            write_slots: Arc::clone(&storage.write_slots),
             catalog: Arc::clone(&storage.catalog),
             session,
             path: Some(path),
@@ -504,9 +506,12 @@ impl FsUploadWriter {
     /// Hands the buffered chunk to the blocking pool.
     async fn start_write(&mut self) -> Result<()> {
         let mut file = self.take_file().await?;
+        // Waits (without a thread) while the disk is behind; the semaphore is never closed.
+        let slot = Arc::clone(&self.write_slots).acquire_owned().await.ok();
         let chunk = mem::replace(&mut self.queued, mem::take(&mut self.spare));
         self.queued_len = 0;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             write_frames(&mut file, &chunk)?;
             Ok((file, chunk))
         }));
