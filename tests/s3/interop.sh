@@ -5,10 +5,13 @@
 #
 #   tests/s3/interop.sh --suites skopeo,podman
 #
-# CARGO_PROFILE=dev (the default here: `cargo test --features object-store` has built it) or
-# release picks the registry build; CARGO_FEATURES defaults to object-store.
+# CARGO_PROFILE=debug (the default here: `cargo test --features object-store` has built it) or
+# release picks the registry build, as for tests/s3/conformance.sh; CARGO_FEATURES defaults to
+# object-store.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CARGO_FEATURES="${CARGO_FEATURES:-object-store}"
-exec "$here/with-moto.sh" interop "$here/../interop/run.sh" --profile "${CARGO_PROFILE:-dev}" \
+profile="${CARGO_PROFILE:-debug}"
+[[ "$profile" == debug ]] && profile=dev # cargo's name for the debug build
+exec "$here/with-moto.sh" interop "$here/../interop/run.sh" --profile "$profile" \
     --storage "s3://interop/run-$$" "$@"
