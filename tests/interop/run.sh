@@ -8,7 +8,12 @@
 #   tests/interop/run.sh --suites skopeo,oras             # run only some suites
 #   tests/interop/run.sh --keep                           # keep temp dirs and logs for inspection
 #   tests/interop/run.sh --profile dev                    # use the debug build of examples/registry
+#   tests/interop/run.sh --features object-store --storage s3://bucket/prefix
+#                                                         # registry on object storage (AWS_* env;
+#                                                         # tests/s3/interop.sh runs it on moto)
 #
+# Like tests/conformance/run.sh, REGISTRY_ARGS="..." adds registry flags (split on spaces; a
+# --storage flag in it replaces the temporary --root) and CARGO_FEATURES="..." builds with features.
 # Under CI=true a client that is not installed fails its suite; elsewhere it is reported as skipped.
 set -euo pipefail
 
@@ -21,6 +26,8 @@ registry_addr=""
 suites="$ALL_SUITES"
 keep=0
 profile=release
+features="${CARGO_FEATURES:-}"
+read -r -a registry_args <<<"${REGISTRY_ARGS:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
     --registry-cmd) registry_cmd="$2"; shift 2 ;;
@@ -28,7 +35,9 @@ while [ $# -gt 0 ]; do
     --suites) suites="${2//,/ }"; shift 2 ;;
     --keep) keep=1; shift ;;
     --profile) profile="$2"; shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    --features) features="$2"; shift 2 ;;
+    --storage) registry_args+=(--storage "$2"); shift 2 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -36,6 +45,7 @@ done
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/interop-run.XXXXXX")"
 export INTEROP_TMP="$WORK"
 REG_PID=""
+storage=""
 
 cleanup() {
     if [ -n "$REG_PID" ] && kill -0 "$REG_PID" 2>/dev/null; then
@@ -66,15 +76,25 @@ start_registry() {
     mkdir -p "$WORK/root"
     case "$registry_cmd" in
     examples)
-        echo "interop: building examples/registry ($profile profile)"
-        (cd "$ROOT" && nice -n 10 cargo build --profile "$profile" --example registry)
+        local build=(cargo build --profile "$profile" --example registry) a
+        [ -n "$features" ] && build+=(--features "$features")
+        echo "interop: building examples/registry ($profile profile${features:+, features $features})"
+        (cd "$ROOT" && nice -n 10 "${build[@]}")
         local dir=$profile
         [ "$profile" = dev ] && dir=debug
         bin="${CARGO_TARGET_DIR:-$ROOT/target}/$dir/examples/registry"
-        "$bin" --listen "127.0.0.1:$port" --root "$WORK/root" >"$WORK/registry.log" 2>&1 &
+        local storage_args=(--root "$WORK/root")
+        for a in ${registry_args[@]+"${registry_args[@]}"}; do
+            if [ "$a" = --storage ] || [[ "$a" == --storage=* ]]; then storage_args=(); fi
+        done
+        storage="$(echo ${storage_args[@]+"${storage_args[@]}"} ${registry_args[@]+"${registry_args[@]}"})"
+        "$bin" --listen "127.0.0.1:$port" ${storage_args[@]+"${storage_args[@]}"} \
+            ${registry_args[@]+"${registry_args[@]}"} >"$WORK/registry.log" 2>&1 &
         REG_PID=$!
         ;;
     docker-registry)
+        [ "${#registry_args[@]}" = 0 ] || { echo "interop: --storage/REGISTRY_ARGS apply to examples/registry only" >&2; exit 2; }
+        storage="--root $WORK/root"
         command -v docker-registry >/dev/null || { echo "interop: docker-registry is not installed (apt-get install docker-registry)" >&2; exit 1; }
         cat >"$WORK/config.yml" <<EOF
 version: 0.1
@@ -101,7 +121,7 @@ EOF
         fi
         if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" || true)" = 200 ]; then
             registry_addr="127.0.0.1:$port"
-            echo "interop: $registry_cmd listening on $registry_addr (pid $REG_PID, root $WORK/root)"
+            echo "interop: $registry_cmd listening on $registry_addr (pid $REG_PID, $storage)"
             return 0
         fi
         sleep 0.2
