@@ -383,8 +383,7 @@ pub(super) fn remove_torn_records(uploads: &Path) {
 }
 
 /// Takes the exclusive advisory lock of an upload's data file, or reports the session busy.
-// `File::try_lock` is stable since Rust 1.89; the crate's declared minimum predates it.
-#[allow(clippy::incompatible_msrv)]
+// `File::try_lock` is stable since Rust 1.89, the crate's minimum.
 fn lock_exclusive(file: &File, id: &str) -> Result<()> {
     match file.try_lock() {
         Ok(()) => Ok(()),
