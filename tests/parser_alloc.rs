@@ -142,7 +142,7 @@ fn corpus_paths(rng: &mut Rng) -> Vec<String> {
     for _ in 0..4000 {
         let seed = &seeds[(rng.next() % seeds.len() as u64) as usize];
         let mut path = rng.mutate(seed);
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             path = rng.mutate(&path);
         }
         paths.push(path);

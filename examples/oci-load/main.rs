@@ -315,7 +315,7 @@ async fn client(
             break;
         }
         // Reconnecting is not part of an operation's latency, but it is counted.
-        if conn.as_ref().map_or(true, Conn::is_closed) {
+        if conn.as_ref().is_none_or(Conn::is_closed) {
             match Conn::connect(&target).await {
                 Ok(c) => {
                     progress.reconnects.fetch_add(1, Ordering::Relaxed);

@@ -106,7 +106,7 @@ pub struct HashRate {
 /// Human-readable size: `256MiB`, `1KiB`, `1000B`.
 pub fn size_text(n: u64) -> String {
     for (unit, div) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= div && n % div == 0 {
+        if n >= div && n.is_multiple_of(div) {
             return format!("{}{unit}", n / div);
         }
     }
