@@ -172,41 +172,7 @@ impl FsStorage {
     pub(super) async fn resume_upload_impl(&self, id: &str) -> Result<Box<dyn UploadWriter>> {
         let (record_path, data) = self.upload_paths(id)?;
         let key = id.to_owned();
-        let (file, record, state) = blocking(move || {
-            // Created on the first resume (a session's data file may not exist yet).
-            // Append mode: every write lands at the end, which the truncation below puts at
-            // the record's offset.
-            let open =
-                no_follow(OpenOptions::new().read(true).append(true).create(true)).open(&data);
-            let file = match open {
-                Ok(file) => file,
-                Err(e) => return Err(Error::io(data.display().to_string(), e)),
-            };
-            lock_exclusive(&file, &key)?;
-            // Read the record only once the lock is held: a writer saving just before has
-            // replaced it before releasing the lock.
-            let Some((record, state)) = read_record(&record_path, &key)? else {
-                // Deleted (or never there): leave no data file behind for it.
-                drop(file);
-                let _ = remove(&data, false);
-                return Err(Error::not_found(key));
-            };
-            let len = file.metadata().map_err(io_error(&data))?.len();
-            if len < record.offset {
-                // Its bytes are gone (a crash after completing it, before the record's removal
-                // was on disk): the session cannot continue, so it ends here.
-                drop(file);
-                let _ = remove(&record_path, false);
-                let _ = remove(&data, false);
-                return Err(Error::not_found(key));
-            }
-            if len > record.offset {
-                // Bytes a crash or a dropped writer left past the last save.
-                file.set_len(record.offset).map_err(io_error(&data))?;
-            }
-            Ok((file, record, state))
-        })
-        .await?;
+        let (file, record, state) = blocking(move || claim(&record_path, &data, &key)).await?;
         let data = self
             .layout
             .upload_data(id)
@@ -244,21 +210,10 @@ impl FsStorage {
         let guard = self.upload_locks.lock(id).await;
         blocking(move || {
             let _guard = guard;
-            let open =
-                no_follow(OpenOptions::new().read(true).append(true).create(true)).open(&data);
-            let mut file = open.map_err(io_error(&data))?;
-            lock_exclusive(&file, &key)?;
-            let state = match read_record(&record_path, &key)? {
-                Some((_, state)) if state.repo == repo => state,
-                _ => {
-                    drop(file);
-                    // Our own create of the data file must not outlive a missing session.
-                    if !record_path.exists() {
-                        let _ = remove(&data, false);
-                    }
-                    return Err(Error::not_found(key));
-                }
-            };
+            let (mut file, _, state) = claim(&record_path, &data, &key)?;
+            if state.repo != repo {
+                return Err(Error::not_found(key));
+            }
             let Some(mut hasher) = finish_hasher(&state, &expected) else {
                 return Ok(Finished::OtherAlgorithm);
             };
@@ -266,16 +221,6 @@ impl FsStorage {
             let actual = hasher.finalize();
             if actual != expected {
                 return Ok(Finished::DigestMismatch { actual });
-            }
-            let len = file.metadata().map_err(io_error(&data))?.len();
-            if len < state.offset {
-                drop(file);
-                let _ = remove(&record_path, false);
-                let _ = remove(&data, false);
-                return Err(Error::not_found(key));
-            }
-            if len > state.offset {
-                file.set_len(state.offset).map_err(io_error(&data))?;
             }
             file.write_all(&tail).map_err(io_error(&data))?;
             if durable {
@@ -380,6 +325,37 @@ pub(super) fn remove_torn_records(uploads: &Path) {
             let _ = fs::remove_file(uploads.join(format!("{id}{}", super::layout::DATA_SUFFIX)));
         }
     }
+}
+
+/// Claims session `key` (blocking): opens its data file (created on the first claim, append
+/// mode, no symlinks), takes the exclusive advisory lock ([`Error::Busy`] when another writer
+/// holds it), reads the record under the lock (a writer saving just before has replaced it
+/// before releasing the lock), and cuts the file to the record's offset (bytes past it were
+/// never acknowledged). A missing record, or a data file shorter than the record says (its
+/// bytes were moved into place by a completion whose record removal a crash undid), ends the
+/// session: [`Error::NotFound`].
+fn claim(record_path: &Path, data: &Path, key: &str) -> Result<(File, Record, UploadState)> {
+    let file = no_follow(OpenOptions::new().read(true).append(true).create(true))
+        .open(data)
+        .map_err(io_error(data))?;
+    lock_exclusive(&file, key)?;
+    let Some((record, state)) = read_record(record_path, key)? else {
+        // Deleted (or never there): leave no data file behind for it.
+        drop(file);
+        let _ = remove(data, false);
+        return Err(Error::not_found(key));
+    };
+    let len = file.metadata().map_err(io_error(data))?.len();
+    if len < record.offset {
+        drop(file);
+        let _ = remove(record_path, false);
+        let _ = remove(data, false);
+        return Err(Error::not_found(key));
+    }
+    if len > record.offset {
+        file.set_len(record.offset).map_err(io_error(data))?;
+    }
+    Ok((file, record, state))
 }
 
 /// Takes the exclusive advisory lock of an upload's data file, or reports the session busy.
