@@ -144,7 +144,9 @@ trap 'exit 130' INT TERM
 pick_port() {
     local p
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 20000))
+        # Below Linux's ephemeral range (32768-60999 by default): a port held by an outgoing
+        # connection (to the S3 server, say) passes the probe but fails the bind.
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0

@@ -24,7 +24,7 @@ trap cleanup EXIT
 mkdir -p "$dir/root/raw-bench"
 head -c "$((size_mib << 20))" /dev/urandom > "$dir/object"
 ak=rawaccess sk=rawsecret-$RANDOM
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))
 if [ "$server" = s3s-fs ]; then
     "$S3S_FS" --host 127.0.0.1 --port "$port" --access-key "$ak" --secret-key "$sk" "$dir/root" > "$dir/s3s-fs.log" 2>&1 &
     s3_pid=$!
