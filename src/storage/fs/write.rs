@@ -115,17 +115,7 @@ pub(super) fn create_new(path: &Path, durable: bool) -> io::Result<File> {
 /// directory when durable. Refuses to replace anything but a regular file.
 pub(super) fn rename_into_place(from: &Path, to: &Path, durable: bool) -> io::Result<()> {
     is_regular_file(to)?;
-    match fs::rename(from, to) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
-            create_parent(to, durable)?;
-            fs::rename(from, to)?;
-        }
-        other => other?,
-    }
-    if durable {
-        sync_parent(to)?;
-    }
-    Ok(())
+    move_into_place(from, to, durable)
 }
 
 /// Renames `from` to `to` whatever is at `to` (a rename never follows a symlink: a planted
