@@ -34,6 +34,18 @@ fn busy() -> RegistryError {
     .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
 }
 
+/// A storage error on session `id`, as the client should see it: gone is `BLOB_UPLOAD_UNKNOWN`;
+/// claimed by another request, or moved on by one (another replica took over after this one's
+/// claim expired) is 416, after which a client asks where the upload stands; anything else is
+/// the store's failure.
+fn session_error(id: &str, e: StorageError) -> RegistryError {
+    match e {
+        StorageError::Busy { .. } | StorageError::Conflict { .. } => busy(),
+        e if e.is_not_found() => upload_unknown(id),
+        e => e.into(),
+    }
+}
+
 fn location(name: &str, id: &str) -> Result<HeaderValue, RegistryError> {
     header_value(&format!("/v2/{name}/blobs/uploads/{id}"))
 }
@@ -132,18 +144,23 @@ fn digest_mismatch(expected: &Digest, actual: &Digest) -> RegistryError {
     }))
 }
 
-/// Checks the hash of a finished upload and completes it.
+/// Checks the hash of a finished upload and completes it. `session` names the stored session
+/// (`None` for a single-request push) for the errors its completion can meet.
 async fn complete(
     name: &str,
     expected: &Digest,
     actual: Digest,
     writer: Box<dyn UploadWriter>,
+    session: Option<&str>,
 ) -> HandlerResult {
     if actual != *expected {
         return Err(digest_mismatch(expected, &actual));
     }
-    writer.complete(name, &actual).await?;
-    blob_created(name, actual.as_str())
+    match (writer.complete(name, &actual).await, session) {
+        (Ok(()), _) => blob_created(name, actual.as_str()),
+        (Err(e), Some(id)) => Err(session_error(id, e)),
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 /// `POST /v2/<name>/blobs/uploads/`: mount, single-request push, or a new session.
@@ -162,7 +179,7 @@ where
         let mut writer = ctx.storage().stage_blob().await?;
         let written = stream_into(body, writer.as_mut(), &mut hasher).await?;
         check_declared_length(ctx, written)?;
-        return complete(name, &expected, hasher.finalize(), writer).await;
+        return complete(name, &expected, hasher.finalize(), writer, None).await;
     }
     // A plain start; any body (some clients send `null`) is ignored.
     let algorithm = requested_algorithm(ctx)?;
@@ -256,12 +273,11 @@ async fn resume(
     name: &str,
     id: &str,
 ) -> Result<(Box<dyn UploadWriter>, UploadState, Hasher), RegistryError> {
-    let writer = match ctx.storage().resume_upload(id).await {
-        Ok(writer) => writer,
-        Err(StorageError::Busy { .. }) => return Err(busy()),
-        Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
-        Err(e) => return Err(e.into()),
-    };
+    let writer = ctx
+        .storage()
+        .resume_upload(id)
+        .await
+        .map_err(|e| session_error(id, e))?;
     let state = match writer.state() {
         Some(state) if state.repo == name => state.clone(),
         // Another repository's session is unknown here; dropping the writer releases it.
@@ -292,12 +308,11 @@ where
             "chunk length does not match Content-Range",
         ));
     }
-    let saved = match writer.save(hasher.save()).await {
-        Ok(saved) => saved,
-        // Cancelled (DELETE) while this chunk was arriving.
-        Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
-        Err(e) => return Err(e.into()),
-    };
+    // Unknown when cancelled (DELETE) while this chunk was arriving.
+    let saved = writer
+        .save(hasher.save())
+        .await
+        .map_err(|e| session_error(id, e))?;
     session_response(ctx.config, StatusCode::ACCEPTED, name, id, saved.offset)
 }
 
@@ -332,9 +347,7 @@ where
             Ok(Finished::OtherAlgorithm) => {
                 finish_streamed(ctx, Tail::<B>::Bytes(tail), name, id, &expected).await
             }
-            Err(StorageError::Busy { .. }) => return Err(busy()),
-            Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(session_error(id, e)),
         }
     } else {
         finish_streamed(ctx, Tail::Body(body), name, id, &expected).await
@@ -395,7 +408,7 @@ where
         // finished with another algorithm: hash the stored bytes once more, with that one.
         hash_reader(writer.read_back().await?, expected.algorithm()).await?
     };
-    complete(name, expected, actual, writer).await
+    complete(name, expected, actual, writer, Some(id)).await
 }
 
 /// `GET`: where the upload stands (its last saved offset).
@@ -414,4 +427,31 @@ pub(super) async fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult
     }
     ctx.shared.uploads.release(id);
     finish(empty(StatusCode::NO_CONTENT), RegistryBody::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_errors_are_the_clients_answers() {
+        let id = "4b4a7c4e-0d2b-4f7e-9a51-3c7f0e1d2a6b";
+        let status = |e: StorageError| session_error(id, e).status();
+        // Another replica moved the session on (its claim had expired): 416, not 500.
+        assert_eq!(
+            status(StorageError::conflict(id, "claim expired")),
+            StatusCode::RANGE_NOT_SATISFIABLE
+        );
+        assert_eq!(
+            status(StorageError::Busy { key: id.into() }),
+            StatusCode::RANGE_NOT_SATISFIABLE
+        );
+        let gone = session_error(id, StorageError::not_found(id));
+        assert_eq!(
+            (gone.status(), gone.code()),
+            (StatusCode::NOT_FOUND, ErrorCode::BlobUploadUnknown)
+        );
+        let full = StorageError::io(id, std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(status(full), StatusCode::INSUFFICIENT_STORAGE);
+    }
 }
