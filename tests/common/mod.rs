@@ -37,6 +37,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Status, headers and the whole body of a response.
+    pub async fn read(res: Response<hyper::body::Incoming>) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -152,14 +164,7 @@ impl TestServer {
 
     pub async fn request(&self, req: Request<BoxBody<Bytes, Infallible>>) -> Reply {
         let res = self.client.request(req).await.expect("request failed");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.expect("body").to_bytes();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::read(res).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {

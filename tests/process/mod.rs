@@ -230,14 +230,7 @@ impl Remote {
         let what = format!("{method} {path}");
         let fut = async {
             let res = self.client.request(req).await.expect("request failed");
-            let status = res.status();
-            let headers = res.headers().clone();
-            let body = res.into_body().collect().await.expect("body").to_bytes();
-            Reply {
-                status,
-                headers,
-                body,
-            }
+            Reply::read(res).await
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fut)
             .await
