@@ -1,0 +1,143 @@
+//! The registry on a full disk: pushes that run out of space are answered 507 with an OCI error
+//! body (not a bare 500), leave nothing half-visible, reads go on, and pushes work again once
+//! space is freed. The registry runs as its own process on an 8 MiB tmpfs mounted by the test
+//! (root only: skipped elsewhere, a failure under CI=true).
+
+#![cfg(target_os = "linux")]
+
+mod common;
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bytes::Bytes;
+use http::StatusCode;
+use process::{pattern, RegistryProcess};
+
+/// A small tmpfs, unmounted on drop.
+struct Mount {
+    dir: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Mount {
+    fn tmpfs(size: &str) -> Option<Mount> {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("disk");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Mount {
+            dir,
+            _parent: parent,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+/// POST + PATCH + PUT of `data`; the status of the first request that was not accepted, or of
+/// the closing PUT.
+async fn push(c: &process::Remote, repo: &str, data: &[u8]) -> common::Reply {
+    let r = c
+        .send(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    if r.status != StatusCode::ACCEPTED {
+        return r;
+    }
+    let loc = r.header("location").expect("location").to_owned();
+    let r = c.patch(&loc, 0, Bytes::copy_from_slice(data)).await;
+    if r.status != StatusCode::ACCEPTED {
+        return r;
+    }
+    let loc = r.header("location").expect("location").to_owned();
+    c.finish(&loc, &common::sha256(data), Bytes::new()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_507_and_recovers() {
+    let Some(disk) = Mount::tmpfs("8m") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cannot mount a tmpfs (CI runs as root)"
+        );
+        println!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let root = disk.path().join("registry");
+    // Most of the disk goes to a filler the test can delete to free space again.
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 5 << 20]).expect("filler");
+
+    let reg = RegistryProcess::start(&root);
+    let c = reg.client();
+    let repo = "disk/full";
+    let first = pattern(256 * 1024, 1);
+    let r = push(&c, repo, &first).await;
+    assert_eq!(r.status, StatusCode::CREATED, "a push that fits");
+
+    // 1 MiB pushes until the disk is full (at most 3 MiB are left).
+    let mut refused = None;
+    for i in 0..8u64 {
+        let data = pattern(1 << 20, 10 + i);
+        let r = push(&c, repo, &data).await;
+        if r.status != StatusCode::CREATED {
+            refused = Some((r, data));
+            break;
+        }
+    }
+    let (r, data) = refused.expect("the disk never filled up");
+    assert_eq!(
+        r.status,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "a full disk is 507: {:?}",
+        r.body
+    );
+    assert!(r.error_code().is_some(), "an OCI error body: {:?}", r.body);
+    let head = c
+        .send(
+            "HEAD",
+            &format!("/v2/{repo}/blobs/{}", common::sha256(&data)),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::NOT_FOUND, "nothing half-visible");
+    let r = c
+        .get(&format!("/v2/{repo}/blobs/{}", common::sha256(&first)))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "reads go on while the disk is full"
+    );
+    assert!(r.body[..] == first[..]);
+
+    // Space back: the same push goes through.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let r = push(&c, repo, &data).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "after space was freed: {:?}",
+        r.body
+    );
+    drop(reg);
+}
