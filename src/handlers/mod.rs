@@ -101,7 +101,7 @@ where
     let path = parts.uri.path();
     shared
         .uploads
-        .start_sweeper(Arc::downgrade(&shared.storage), config.upload_timeout);
+        .start_sweeper(&shared.storage, config.upload_timeout);
     let ctx = Ctx {
         shared: &shared,
         config,

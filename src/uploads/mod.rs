@@ -174,10 +174,15 @@ impl Sessions {
 
     /// Starts the expiry sweep on the current tokio runtime, once. It runs every quarter of
     /// `timeout` (between 1 s and 1 min) and ends when the registry is dropped.
-    pub(crate) fn start_sweeper(self: &Arc<Self>, storage: Weak<dyn Storage>, timeout: Duration) {
-        if self.sweeper_started.swap(true, Ordering::AcqRel) {
+    pub(crate) fn start_sweeper(self: &Arc<Self>, storage: &Arc<dyn Storage>, timeout: Duration) {
+        // Every request calls this: after the first, one shared load (no write to a cache line
+        // all cores read) and nothing else.
+        if self.sweeper_started.load(Ordering::Acquire)
+            || self.sweeper_started.swap(true, Ordering::AcqRel)
+        {
             return;
         }
+        let storage: Weak<dyn Storage> = Arc::downgrade(storage);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             self.sweeper_started.store(false, Ordering::Release);
             return;
