@@ -95,15 +95,17 @@ impl OciLayer {
         self
     }
 
-    /// The most upload sessions open at once in this process; more get 429 `TOOMANYREQUESTS`.
-    /// Defaults to `4096`.
+    /// The most upload sessions holding stored bytes at once, as this process counts them; a
+    /// session that would be one more gets 429 `TOOMANYREQUESTS` (at its `POST` while the cap
+    /// is reached, else at its first byte). Sessions that have received no byte are not
+    /// stored and not counted. Defaults to `4096`.
     pub fn max_uploads(mut self, sessions: usize) -> Self {
         self.config.max_uploads = sessions;
         self
     }
 
-    /// The most upload sessions open at once in one repository, so one repository cannot
-    /// take every place; more get 429 `TOOMANYREQUESTS`. Defaults to `1024`.
+    /// The same cap in one repository, so one repository cannot take every place; more get
+    /// 429 `TOOMANYREQUESTS`. Defaults to `1024`.
     pub fn max_uploads_per_repository(mut self, sessions: usize) -> Self {
         self.config.max_uploads_per_repository = sessions;
         self

@@ -671,6 +671,29 @@ async fn idle_sessions_expire_with_their_bytes() {
 }
 
 #[tokio::test]
+async fn unstored_sessions_expire_too() {
+    // A session that never received a byte is not stored; its id carries its start.
+    let s = start_with(|l| l.upload_timeout(std::time::Duration::from_secs(1))).await;
+    let loc = s.start_upload("r", "").await;
+    assert_eq!(s.get(&loc).await.status, StatusCode::NO_CONTENT);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = s.get(&loc).await;
+    assert_eq!(r.error_code().as_deref(), Some("BLOB_UPLOAD_UNKNOWN"));
+    let r = s
+        .send("PATCH", &loc, &[("content-range", "0-0")], "x")
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "PATCH of an expired session"
+    );
+    let r = s
+        .send("PUT", &format!("{loc}?digest={}", sha256(b"x")), &[], "x")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "PUT of an expired session");
+}
+
+#[tokio::test]
 async fn sha512_close_of_a_session_started_without_digest_algorithm() {
     // Clients SHOULD send ?digest-algorithm=, not MUST: the official conformance suite PATCHes
     // a session started without it and closes it with a sha512 digest and an empty body.

@@ -353,10 +353,36 @@ async fn tag_put_racing_manifest_delete_leaves_no_dangling_tag() {
     check_tags(&s, repo, "after all rounds").await;
 }
 
+/// Opens a session holding one byte (a session counts for the caps once it stores a byte):
+/// its Location, or the status that refused it.
+async fn open_with_a_byte(s: &common::TestServer, repo: &str) -> Result<String, StatusCode> {
+    let r = s.empty("POST", &format!("/v2/{repo}/blobs/uploads/")).await;
+    if r.status != StatusCode::ACCEPTED {
+        return Err(r.status);
+    }
+    let loc = r.header("location").expect("location").to_owned();
+    let r = s
+        .send(
+            "PATCH",
+            &loc,
+            &[
+                ("content-range", "0-0"),
+                ("content-type", "application/octet-stream"),
+            ],
+            Bytes::from_static(b"x"),
+        )
+        .await;
+    match r.status {
+        StatusCode::ACCEPTED => Ok(r.header("location").expect("location").to_owned()),
+        other => Err(other),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_cap_is_enforced_atomically() {
-    // The cap is not configurable over HTTP: find it by opening sessions until a 429, free
-    // FREED slots, then race 2 * FREED POSTs for them: exactly FREED may win.
+    // The cap is not configurable over HTTP: find it by opening sessions (each with a stored
+    // byte) until a 429, free FREED slots, then race 2 * FREED openings for them: exactly
+    // FREED may win.
     const BOUND: usize = 10_000;
     const FREED: usize = 300;
     // 600 connections at once, each end in this process.
@@ -366,11 +392,10 @@ async fn session_cap_is_enforced_atomically() {
     let repo = "sessions/cap";
     let mut open = Vec::new();
     let cap = loop {
-        let r = s.empty("POST", &format!("/v2/{repo}/blobs/uploads/")).await;
-        match r.status {
-            StatusCode::ACCEPTED => open.push(r.header("location").expect("location").to_owned()),
-            StatusCode::TOO_MANY_REQUESTS => break open.len(),
-            other => panic!("POST {}: {other} {:?}", open.len(), r.body),
+        match open_with_a_byte(&s, repo).await {
+            Ok(loc) => open.push(loc),
+            Err(StatusCode::TOO_MANY_REQUESTS) => break open.len(),
+            Err(other) => panic!("opening session {}: {other}", open.len()),
         }
         assert!(
             open.len() <= BOUND,
@@ -379,6 +404,9 @@ async fn session_cap_is_enforced_atomically() {
     };
     println!("session cap: {cap}");
     assert!(cap > FREED, "cap {cap} too small for this test");
+    // At the cap, a new start is refused at once, before any byte.
+    let r = s.empty("POST", &format!("/v2/{repo}/blobs/uploads/")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "POST at the cap");
     for loc in open.drain(..FREED) {
         let r = s.empty("DELETE", &loc).await;
         assert_eq!(
@@ -388,22 +416,130 @@ async fn session_cap_is_enforced_atomically() {
             r.body
         );
     }
-    let start_path = format!("/v2/{repo}/blobs/uploads/");
     let results =
-        futures_util::future::join_all((0..2 * FREED).map(|_| s.empty("POST", &start_path))).await;
-    let accepted = results
-        .iter()
-        .filter(|r| r.status == StatusCode::ACCEPTED)
-        .count();
+        futures_util::future::join_all((0..2 * FREED).map(|_| open_with_a_byte(&s, repo))).await;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
     let refused = results
         .iter()
-        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .filter(|r| **r == Err(StatusCode::TOO_MANY_REQUESTS))
         .count();
     assert_eq!(
         (accepted, refused),
         (FREED, FREED),
-        "{} concurrent POSTs for {FREED} free slots under a cap of {cap}: {accepted} accepted, \
-         {refused} refused with 429",
+        "{} concurrent openings for {FREED} free slots under a cap of {cap}: {accepted} \
+         accepted, {refused} refused with 429",
         2 * FREED
     );
+}
+
+/// A session that has received no byte is not stored (its id says what it is), yet every
+/// process sharing the storage knows it, it survives a restart, and once cancelled or
+/// completed after stored bytes its id is unknown to every process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unstored_sessions_are_known_everywhere_and_close_everywhere() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let repo = "sessions/unstored";
+    let a = RegistryProcess::start(root.path());
+    let b = RegistryProcess::start(root.path());
+    let (ca, cb) = (a.client(), b.client());
+    let uploads = root.path().join("uploads");
+    let records = || {
+        std::fs::read_dir(&uploads)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+
+    // Started on A: nothing stored, B answers for it, and B finishes it in one PUT.
+    let data = pattern(4096, 7);
+    let loc = ca.start_upload(repo).await;
+    assert_eq!(records(), 0, "a session with no byte stores no record");
+    let loc = status_ok_or_empty(&cb, &loc).await;
+    finish_ok(&cb, repo, &loc, &data, &data, "PUT of the whole blob on B").await;
+    assert_blob(&ca, repo, &data, "from A").await;
+    let r = cb.get(&loc).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "GET on B after B finished it"
+    );
+    assert_eq!(
+        records(),
+        0,
+        "finishing an unstored session stores no record"
+    );
+
+    // Cancelled on B before any byte: unknown on A too (a closed marker).
+    let loc = ca.start_upload(repo).await;
+    let r = cb.send("DELETE", &loc, &[], Bytes::new()).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "DELETE on B: {:?}",
+        r.body
+    );
+    for (c, what) in [(&ca, "A"), (&cb, "B")] {
+        let r = c.get(&loc).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "GET on {what} after cancel"
+        );
+        let r = c.patch(&loc, 0, Bytes::from_static(b"late")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "PATCH on {what} after cancel"
+        );
+        let r = c
+            .finish(&loc, &common::sha256(b"late"), Bytes::from_static(b"late"))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "PUT on {what} after cancel"
+        );
+    }
+
+    // Chunked: PATCH on A stores it; PUT on B completes it; both then answer 404.
+    let data = pattern(MIB + 17, 8);
+    let (x, y) = data.split_at(MIB);
+    let loc = cb.start_upload(repo).await;
+    let loc = patch_ok(&ca, &loc, 0, x, "PATCH on A").await;
+    finish_ok(&cb, repo, &loc, &data, y, "PUT on B").await;
+    for (c, what) in [(&ca, "A"), (&cb, "B")] {
+        let r = c.get(&loc).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "GET on {what} after completion"
+        );
+        let r = c
+            .finish(&loc, &common::sha256(y), Bytes::copy_from_slice(y))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "PUT on {what} after completion"
+        );
+    }
+
+    // Another repository's id is unknown.
+    let loc = ca.start_upload(repo).await;
+    let other = loc.replace(repo, "sessions/elsewhere");
+    let r = cb.get(&other).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "an id used in another repository"
+    );
+
+    // Started before a restart of both, finished after.
+    drop((a, b));
+    let a = RegistryProcess::start(root.path());
+    let data = pattern(999, 9);
+    finish_ok(&a.client(), repo, &loc, &data, &data, "PUT after a restart").await;
 }

@@ -7,6 +7,8 @@
 //! on the same storage can therefore continue any session at its last acknowledged byte. A
 //! request that fails or is dropped part way leaves the session at its last saved offset.
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body::Body;
@@ -15,6 +17,7 @@ use super::body::{hash_reader, read_limited, stream_into};
 use super::{empty, finish, header_value, Ctx, HandlerResult};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
+use crate::protocol::upload_id::Minted;
 use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
 use crate::settings::Config;
 use crate::storage::{Error as StorageError, Finished, LinkOptions, UploadState, UploadWriter};
@@ -101,40 +104,73 @@ fn requested_algorithm(ctx: &Ctx<'_>) -> Result<Algorithm, RegistryError> {
     }
 }
 
-/// Stores a new session, within the caps.
+fn too_many(cap: CapReached) -> RegistryError {
+    let message = match cap {
+        CapReached::Global => "too many open uploads",
+        CapReached::Repository => "too many open uploads in this repository",
+    };
+    RegistryError::new(ErrorCode::TooManyRequests, message)
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("10"))
+}
+
+/// Starts a session: an id that says what it is (see [`Minted`]); nothing is stored until its
+/// first byte arrives. Refused while the stored sessions are at a cap, as their next byte
+/// would be.
 async fn open_session(
     ctx: &Ctx<'_>,
     repo: &str,
     algorithm: Algorithm,
 ) -> Result<String, RegistryError> {
-    let shared = ctx.shared;
-    let id = uuid::Uuid::new_v4().hyphenated().to_string();
-    let storage = ctx.storage();
     let config = ctx.config;
-    if let Err(cap) = shared
+    ctx.shared
         .uploads
-        .reserve(
-            storage,
-            &id,
+        .has_room(
+            ctx.storage(),
             repo,
             config.max_uploads,
             config.max_uploads_per_repository,
         )
         .await
-    {
-        let message = match cap {
-            CapReached::Global => "too many open uploads",
-            CapReached::Repository => "too many open uploads in this repository",
-        };
-        return Err(RegistryError::new(ErrorCode::TooManyRequests, message)
-            .with_header(header::RETRY_AFTER, HeaderValue::from_static("10")));
+        .map_err(too_many)?;
+    Ok(Minted::issue(repo, algorithm, SystemTime::now()))
+}
+
+/// Session `id` of `name` as it is while nothing is stored for it: an id this registry issued
+/// for `name`, within the session timeout, not finished by this process.
+fn unstored(ctx: &Ctx<'_>, name: &str, id: &str) -> Option<UploadState> {
+    let minted = Minted::decode(id)?;
+    let live = minted.is_for(name)
+        && minted.is_live(SystemTime::now(), ctx.config.upload_timeout)
+        && !ctx.shared.uploads.was_finished(id);
+    live.then(|| {
+        let mut state = UploadState::new(
+            id,
+            name,
+            minted.algorithm,
+            Hasher::new(minted.algorithm).save(),
+        );
+        state.started = minted.started;
+        state.updated = minted.started;
+        state
+    })
+}
+
+/// Leaves a marker that session `id` of `name` is closed, so its id is not taken for an
+/// unstored session again before it expires (only ids that could be taken so need one).
+/// `false` when a session is stored under `id` (stored by a request racing this one).
+async fn mark_closed(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<bool, StorageError> {
+    let Some(minted) = Minted::decode(id) else {
+        return Ok(true);
+    };
+    if !minted.is_live(SystemTime::now(), ctx.config.upload_timeout) {
+        return Ok(true);
     }
-    let state = UploadState::new(&*id, repo, algorithm, Hasher::new(algorithm).save());
-    if let Err(e) = storage.create_upload(&state).await {
-        shared.uploads.release(&id);
-        return Err(e.into());
+    let marker = UploadState::closed(id, name, minted.algorithm, minted.started);
+    match ctx.storage().create_upload(&marker).await {
+        Ok(()) => Ok(true),
+        Err(StorageError::AlreadyExists { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
-    Ok(id)
 }
 
 fn digest_mismatch(expected: &Digest, actual: &Digest) -> RegistryError {
@@ -256,12 +292,19 @@ fn check_chunk_range(ctx: &Ctx<'_>, offset: u64) -> Result<Option<u64>, Registry
     Ok(Some(len))
 }
 
-/// Session `id` of `name` as stored. A session of another repository is unknown.
-async fn stored_session(ctx: &Ctx<'_>, name: &str, id: &str) -> Result<UploadState, RegistryError> {
+/// Session `id` of `name`, stored or not (`true` when stored). A session of another
+/// repository, or a closed one, is unknown.
+async fn session_state(
+    ctx: &Ctx<'_>,
+    name: &str,
+    id: &str,
+) -> Result<(UploadState, bool), RegistryError> {
     match ctx.storage().get_upload(id).await {
-        Ok(state) if state.repo == name => Ok(state),
+        Ok(state) if state.repo == name && !state.closed => Ok((state, true)),
         Ok(_) => Err(upload_unknown(id)),
-        Err(e) if e.is_not_found() => Err(upload_unknown(id)),
+        Err(e) if e.is_not_found() => unstored(ctx, name, id)
+            .map(|state| (state, false))
+            .ok_or_else(|| upload_unknown(id)),
         Err(e) => Err(e.into()),
     }
 }
@@ -279,7 +322,7 @@ async fn resume(
         .await
         .map_err(|e| session_error(id, e))?;
     let state = match writer.state() {
-        Some(state) if state.repo == name => state.clone(),
+        Some(state) if state.repo == name && !state.closed => state.clone(),
         // Another repository's session is unknown here; dropping the writer releases it.
         _ => return Err(upload_unknown(id)),
     };
@@ -295,7 +338,13 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (mut writer, state, mut hasher) = resume(ctx, name, id).await?;
+    let (mut writer, state, mut hasher) = match resume(ctx, name, id).await {
+        Err(e) if e.code() == ErrorCode::BlobUploadUnknown => {
+            store_unstored(ctx, name, id, e).await?;
+            resume(ctx, name, id).await?
+        }
+        other => other?,
+    };
     // Only a session that exists is counted, and the sweep leaves it alone while we write.
     let _active = ctx.shared.uploads.activate(id, name);
     // Checked before any byte is read, so an out-of-order chunk leaves the session usable.
@@ -314,6 +363,39 @@ where
         .await
         .map_err(|e| session_error(id, e))?;
     session_response(ctx.config, StatusCode::ACCEPTED, name, id, saved.offset)
+}
+
+/// Stores unstored session `id` of `name` (its first chunk is arriving), within the caps;
+/// `unknown` is the error to answer when it is no such session.
+async fn store_unstored(
+    ctx: &Ctx<'_>,
+    name: &str,
+    id: &str,
+    unknown: RegistryError,
+) -> Result<(), RegistryError> {
+    let Some(state) = unstored(ctx, name, id) else {
+        return Err(unknown);
+    };
+    let config = ctx.config;
+    let uploads = &ctx.shared.uploads;
+    uploads
+        .reserve(
+            ctx.storage(),
+            id,
+            name,
+            config.max_uploads,
+            config.max_uploads_per_repository,
+        )
+        .await
+        .map_err(too_many)?;
+    match ctx.storage().create_upload(&state).await {
+        // Stored meanwhile by a concurrent request: resuming it claims it or answers busy.
+        Ok(()) | Err(StorageError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => {
+            uploads.release(id);
+            Err(e.into())
+        }
+    }
 }
 
 /// `PUT ?digest=`: the optional last chunk, then verify and complete.
@@ -335,12 +417,20 @@ where
         // tail is read first, then storage claims, checks and completes in one step.
         let tail = read_limited(body, ONE_STEP_TAIL).await?;
         check_declared_length(ctx, tail.len() as u64)?;
+        let unstored = unstored(ctx, name, id);
         match ctx
             .storage()
-            .finish_upload(id, name, tail.clone(), &expected)
+            .finish_upload(id, name, tail.clone(), &expected, unstored.as_ref())
             .await
         {
-            Ok(Finished::Completed) => blob_created(name, expected.as_str()),
+            Ok(Finished::Completed) => {
+                closed(ctx, name, id).await;
+                blob_created(name, expected.as_str())
+            }
+            Ok(Finished::CompletedUnstored) => {
+                ctx.shared.uploads.note_finished(id);
+                blob_created(name, expected.as_str())
+            }
             Ok(Finished::DigestMismatch { actual }) => {
                 return Err(digest_mismatch(&expected, &actual))
             }
@@ -383,9 +473,18 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (mut writer, state, mut hasher) = resume(ctx, name, id).await?;
+    let (mut writer, state, mut hasher, stored) = match resume(ctx, name, id).await {
+        Ok((writer, state, hasher)) => (writer, state, hasher, true),
+        Err(e) if e.code() == ErrorCode::BlobUploadUnknown => {
+            // Nothing stored: the body is the whole blob, staged like a one-request push.
+            let state = unstored(ctx, name, id).ok_or(e)?;
+            let hasher = Hasher::new(state.algorithm);
+            (ctx.storage().stage_blob().await?, state, hasher, false)
+        }
+        Err(e) => return Err(e),
+    };
     // Only a session that exists is counted, and the sweep leaves it alone while we write.
-    let _active = ctx.shared.uploads.activate(id, name);
+    let _active = stored.then(|| ctx.shared.uploads.activate(id, name));
     check_chunk_range(ctx, state.offset)?;
     if state.offset == 0 && hasher.algorithm() != expected.algorithm() {
         // Nothing hashed yet: follow the algorithm of the digest the client names.
@@ -408,25 +507,51 @@ where
         // finished with another algorithm: hash the stored bytes once more, with that one.
         hash_reader(writer.read_back().await?, expected.algorithm()).await?
     };
-    complete(name, expected, actual, writer, Some(id)).await
+    let created = complete(name, expected, actual, writer, Some(id)).await?;
+    if stored {
+        closed(ctx, name, id).await;
+    } else {
+        ctx.shared.uploads.note_finished(id);
+    }
+    Ok(created)
+}
+
+/// After stored session `id` completed: its marker, so its id stays unknown. A failure leaves
+/// the id taken for an empty session until it expires (harmless: such a session holds
+/// nothing), so it is logged, not answered.
+async fn closed(ctx: &Ctx<'_>, name: &str, id: &str) {
+    if let Err(e) = mark_closed(ctx, name, id).await {
+        tracing::warn!(error = %e, "could not mark a completed upload session closed");
+    }
 }
 
 /// `GET`: where the upload stands (its last saved offset).
 pub(super) async fn status(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult {
-    let state = stored_session(ctx, name, id).await?;
+    let (state, _) = session_state(ctx, name, id).await?;
     session_response(ctx.config, StatusCode::NO_CONTENT, name, id, state.offset)
 }
 
-/// `DELETE`: cancels the upload; its bytes go with the session.
+/// `DELETE`: cancels the upload; its bytes go with the session, and a marker keeps its id
+/// unknown until it expires.
 pub(super) async fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult {
-    stored_session(ctx, name, id).await?;
-    match ctx.storage().delete_upload(id).await {
-        Ok(()) => {}
-        Err(e) if e.is_not_found() => return Err(upload_unknown(id)),
-        Err(e) => return Err(e.into()),
+    let (_, mut stored) = session_state(ctx, name, id).await?;
+    // Twice at most: an unstored session may be stored by a request racing this one.
+    for _ in 0..2 {
+        if stored {
+            match ctx.storage().delete_upload(id).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+            ctx.shared.uploads.release(id);
+        }
+        if mark_closed(ctx, name, id).await? {
+            ctx.shared.uploads.note_finished(id);
+            return finish(empty(StatusCode::NO_CONTENT), RegistryBody::empty());
+        }
+        stored = true;
     }
-    ctx.shared.uploads.release(id);
-    finish(empty(StatusCode::NO_CONTENT), RegistryBody::empty())
+    Err(busy())
 }
 
 #[cfg(test)]

@@ -262,8 +262,14 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// Appends `tail` (the last bytes of session `id` of `repo`, already received) and, if the
     /// session's stored hash plus `tail` give `expected`, completes it as that blob: the
     /// closing `PUT` of an upload in one step. [`Error::NotFound`] when there is no such
-    /// session in `repo`, [`Error::Busy`] while another writer holds it; a digest that does
-    /// not match changes nothing.
+    /// session in `repo` (or it is [closed](UploadState::closed)), [`Error::Busy`] while
+    /// another writer holds it; a digest that does not match changes nothing.
+    ///
+    /// `unstored` is what the session is when none is stored under `id` (an empty session the
+    /// caller vouches for: started, never written): then `tail` alone is hashed and, if it
+    /// gives `expected`, stored and linked as the blob ([`Finished::CompletedUnstored`]),
+    /// with nothing stored for the session. With `None`, an absent session is
+    /// [`Error::NotFound`].
     ///
     /// The provided implementation resumes, hashes, writes and completes through the other
     /// methods; a backend may do it in one round trip (FsStorage: one blocking-pool hop).
@@ -273,11 +279,29 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
         repo: &'a str,
         tail: Bytes,
         expected: &'a Digest,
+        unstored: Option<&'a UploadState>,
     ) -> BoxFuture<'a, Result<Finished>> {
         Box::pin(async move {
-            let mut writer = self.resume_upload(id).await?;
-            let Some(state) = writer.state().filter(|s| s.repo == repo).cloned() else {
-                return Err(Error::not_found(id));
+            let (mut writer, state, done) = match self.resume_upload(id).await {
+                Ok(writer) => {
+                    let Some(state) = writer
+                        .state()
+                        .filter(|s| s.repo == repo && !s.closed)
+                        .cloned()
+                    else {
+                        return Err(Error::not_found(id));
+                    };
+                    (writer, state, Finished::Completed)
+                }
+                Err(e) if e.is_not_found() => match unstored {
+                    Some(state) => (
+                        self.stage_blob().await?,
+                        state.clone(),
+                        Finished::CompletedUnstored,
+                    ),
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
             };
             let Some(mut hasher) = finish_hasher(&state, expected) else {
                 return Ok(Finished::OtherAlgorithm);
@@ -289,7 +313,7 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
             }
             writer.write(tail).await?;
             writer.complete(repo, expected).await?;
-            Ok(Finished::Completed)
+            Ok(done)
         })
     }
 

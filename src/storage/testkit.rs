@@ -71,6 +71,7 @@ pub const CHECKS: &[&str] = &[
     "upload_reopen",
     "upload_delete_while_writing",
     "finish_in_one_step",
+    "finish_unstored",
     "manifests_and_tags",
     "tag_listing",
     "repositories",
@@ -92,6 +93,7 @@ pub async fn run_all(h: &dyn Harness) {
     upload_reopen(h).await;
     upload_delete_while_writing(h).await;
     finish_in_one_step(h).await;
+    finish_unstored(h).await;
     manifests_and_tags(h).await;
     tag_listing(h).await;
     repositories(h).await;
@@ -556,8 +558,14 @@ pub async fn finish_in_one_step(h: &dyn Harness) {
     let outcome = ok(
         &c,
         "finish_upload with a wrong digest",
-        s.finish_upload(&session.id, "kit/fin", Bytes::from_static(b"tail"), &wrong)
-            .await,
+        s.finish_upload(
+            &session.id,
+            "kit/fin",
+            Bytes::from_static(b"tail"),
+            &wrong,
+            None,
+        )
+        .await,
     );
     assert_eq!(
         outcome,
@@ -575,15 +583,27 @@ pub async fn finish_in_one_step(h: &dyn Harness) {
     not_found(
         &c,
         "finish_upload of another repository's session",
-        s.finish_upload(&session.id, "kit/other", Bytes::new(), &sha256(b"head "))
-            .await,
+        s.finish_upload(
+            &session.id,
+            "kit/other",
+            Bytes::new(),
+            &sha256(b"head "),
+            None,
+        )
+        .await,
     );
     let held = ok(&c, "resume_upload", s.resume_upload(&session.id).await);
     fails(
         &c,
         "finish_upload of a held session",
-        s.finish_upload(&session.id, "kit/fin", Bytes::new(), &sha256(b"head "))
-            .await,
+        s.finish_upload(
+            &session.id,
+            "kit/fin",
+            Bytes::new(),
+            &sha256(b"head "),
+            None,
+        )
+        .await,
         "Busy",
         |e| matches!(e, Error::Busy { .. }),
     );
@@ -593,8 +613,14 @@ pub async fn finish_in_one_step(h: &dyn Harness) {
         ok(
             &c,
             "finish_upload with a sha512 digest of sha256-hashed bytes",
-            s.finish_upload(&session.id, "kit/fin", Bytes::from_static(b"tail"), &sha512)
-                .await,
+            s.finish_upload(
+                &session.id,
+                "kit/fin",
+                Bytes::from_static(b"tail"),
+                &sha512,
+                None
+            )
+            .await,
         ),
         Finished::OtherAlgorithm
     );
@@ -604,8 +630,14 @@ pub async fn finish_in_one_step(h: &dyn Harness) {
         ok(
             &c,
             "finish_upload",
-            s.finish_upload(&session.id, "kit/fin", Bytes::from_static(b"tail"), &right)
-                .await,
+            s.finish_upload(
+                &session.id,
+                "kit/fin",
+                Bytes::from_static(b"tail"),
+                &right,
+                None
+            )
+            .await,
         ),
         Finished::Completed
     );
@@ -618,7 +650,7 @@ pub async fn finish_in_one_step(h: &dyn Harness) {
     not_found(
         &c,
         "finish_upload of a finished session",
-        s.finish_upload(&session.id, "kit/fin", Bytes::new(), &right)
+        s.finish_upload(&session.id, "kit/fin", Bytes::new(), &right, None)
             .await,
     );
 
@@ -634,7 +666,8 @@ pub async fn finish_in_one_step(h: &dyn Harness) {
                 &empty.id,
                 "kit/fin",
                 Bytes::from_static(b"all at once"),
-                &sha512
+                &sha512,
+                None
             )
             .await,
         ),
@@ -643,6 +676,172 @@ pub async fn finish_in_one_step(h: &dyn Harness) {
     assert_eq!(
         blob_bytes(&c, &*s, "kit/fin", &sha512).await,
         b"all at once"
+    );
+}
+
+/// `finish_upload` of a session with no record, as the unstored session the caller passes:
+/// the tail alone is the blob, nothing is stored for the session (a wrong digest stores
+/// nothing at all), a stored session under the id takes precedence, and a closed session's
+/// marker is absent for both.
+pub async fn finish_unstored(h: &dyn Harness) {
+    let c = Check::start("finish_unstored");
+    let s = h.fresh().await;
+    let unstored = new_session("00000000-0000-4000-8000-000000000801", "kit/un");
+    let wrong = sha256(b"not the tail");
+    assert_eq!(
+        ok(
+            &c,
+            "finish_upload of an unstored session with a wrong digest",
+            s.finish_upload(
+                &unstored.id,
+                "kit/un",
+                Bytes::from_static(b"tail"),
+                &wrong,
+                Some(&unstored)
+            )
+            .await,
+        ),
+        Finished::DigestMismatch {
+            actual: sha256(b"tail")
+        }
+    );
+    not_found(&c, "stat_blob after a mismatch", s.stat_blob(&wrong).await);
+    not_found(
+        &c,
+        "get_upload after a mismatch",
+        s.get_upload(&unstored.id).await,
+    );
+    not_found(
+        &c,
+        "finish_upload of an absent session without `unstored`",
+        s.finish_upload(&unstored.id, "kit/un", Bytes::new(), &wrong, None)
+            .await,
+    );
+
+    let right = sha256(b"tail");
+    assert_eq!(
+        ok(
+            &c,
+            "finish_upload of an unstored session",
+            s.finish_upload(
+                &unstored.id,
+                "kit/un",
+                Bytes::from_static(b"tail"),
+                &right,
+                Some(&unstored)
+            )
+            .await,
+        ),
+        Finished::CompletedUnstored
+    );
+    assert_eq!(blob_bytes(&c, &*s, "kit/un", &right).await, b"tail");
+    not_found(
+        &c,
+        "get_upload after an unstored finish",
+        s.get_upload(&unstored.id).await,
+    );
+
+    // An unstored sha256 session finished with a sha512 digest follows the digest.
+    let other = new_session("00000000-0000-4000-8000-000000000802", "kit/un");
+    let sha512 = Digest::of(Algorithm::Sha512, b"five hundred and twelve");
+    assert_eq!(
+        ok(
+            &c,
+            "finish_upload of an unstored session with a sha512 digest",
+            s.finish_upload(
+                &other.id,
+                "kit/un",
+                Bytes::from_static(b"five hundred and twelve"),
+                &sha512,
+                Some(&other)
+            )
+            .await,
+        ),
+        Finished::CompletedUnstored
+    );
+
+    // Stored after all: the stored session's bytes count.
+    let stored = new_session("00000000-0000-4000-8000-000000000803", "kit/un");
+    ok(&c, "create_upload", s.create_upload(&stored).await);
+    let mut writer = ok(&c, "resume_upload", s.resume_upload(&stored.id).await);
+    ok(
+        &c,
+        "write",
+        writer.write(Bytes::from_static(b"head ")).await,
+    );
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    hasher.update(b"head ");
+    ok(&c, "save", writer.save(hasher.save()).await);
+    let both = sha256(b"head tail");
+    assert_eq!(
+        ok(
+            &c,
+            "finish_upload of a stored session passed as unstored",
+            s.finish_upload(
+                &stored.id,
+                "kit/un",
+                Bytes::from_static(b"tail"),
+                &both,
+                Some(&stored)
+            )
+            .await,
+        ),
+        Finished::Completed
+    );
+    assert_eq!(blob_bytes(&c, &*s, "kit/un", &both).await, b"head tail");
+
+    // A closed session's marker: stored, listed, and absent to finish_upload either way.
+    let closed = UploadState::closed(
+        "00000000-0000-4000-8000-000000000804",
+        "kit/un",
+        Algorithm::Sha256,
+        std::time::SystemTime::now(),
+    );
+    ok(
+        &c,
+        "create_upload of a closed marker",
+        s.create_upload(&closed).await,
+    );
+    let got = ok(
+        &c,
+        "get_upload of a closed marker",
+        s.get_upload(&closed.id).await,
+    );
+    assert!(
+        got.closed,
+        "testkit `finish_unstored`: a marker reads back closed"
+    );
+    let as_unstored = new_session(&closed.id, "kit/un");
+    not_found(
+        &c,
+        "finish_upload of a closed session",
+        s.finish_upload(
+            &closed.id,
+            "kit/un",
+            Bytes::from_static(b"x"),
+            &sha256(b"x"),
+            Some(&as_unstored),
+        )
+        .await,
+    );
+    not_found(
+        &c,
+        "stat_blob of a closed session's tail",
+        s.stat_blob(&sha256(b"x")).await,
+    );
+    let listed = ok(
+        &c,
+        "list_uploads",
+        s.list_uploads(ListOptions::new(None, 100)).await,
+    );
+    assert!(
+        listed.items.iter().any(|u| u.id == closed.id && u.closed),
+        "testkit `finish_unstored`: a closed marker is listed (so sweeps remove it)"
+    );
+    ok(
+        &c,
+        "delete_upload of a closed marker",
+        s.delete_upload(&closed.id).await,
     );
 }
 

@@ -322,6 +322,11 @@ pub struct UploadState {
     pub started: SystemTime,
     /// When a request last finished on it (sessions idle too long expire).
     pub updated: SystemTime,
+    /// A closed session's marker: the session was cancelled or completed, and its id must
+    /// not be taken for an unstored empty one (see
+    /// [`Minted`](crate::protocol::upload_id::Minted)) until it expires. It holds no bytes,
+    /// and the registry treats it as absent. Backends store it like any other state.
+    pub closed: bool,
 }
 
 impl UploadState {
@@ -341,6 +346,27 @@ impl UploadState {
             hash_state,
             started: now,
             updated: now,
+            closed: false,
+        }
+    }
+
+    /// The marker of closed session `id` of `repo`, kept until `started` is a session
+    /// timeout ago (it is stored with `updated` = `started`, so an expiry sweep takes it then).
+    pub fn closed(
+        id: impl Into<String>,
+        repo: impl Into<String>,
+        algorithm: Algorithm,
+        started: SystemTime,
+    ) -> Self {
+        UploadState {
+            id: id.into(),
+            repo: repo.into(),
+            algorithm,
+            offset: 0,
+            hash_state: Bytes::new(),
+            started,
+            updated: started,
+            closed: true,
         }
     }
 }
@@ -394,6 +420,10 @@ impl DeleteContentOptions {
 pub enum Finished {
     /// The blob is stored and linked; the session is gone.
     Completed,
+    /// No session `id` was stored, so the tail alone was the blob, as the unstored session
+    /// passed to [`Storage::finish_upload`](super::Storage::finish_upload): it is stored and
+    /// linked.
+    CompletedUnstored,
     /// The stored bytes and the tail hash to `actual`, not to the expected digest; nothing was
     /// written and the session is as it was.
     DigestMismatch {

@@ -6,7 +6,7 @@
 //! the storage can continue them; this module only keeps counts. After a restart the counts are
 //! seeded from storage on first use. Caps are per process: replicas each enforce their own.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
@@ -29,7 +29,14 @@ struct Counts {
     per_repository: HashMap<String, usize>,
     /// Sessions a request of this process is writing to: the sweep leaves them alone.
     active: HashSet<String>,
+    /// Unstored sessions this process finished lately, oldest first, at most
+    /// [`FINISHED_KEPT`]: their ids answer 404 here although nothing is stored for them.
+    finished: HashSet<String>,
+    finished_order: VecDeque<String>,
 }
+
+/// How many finished unstored sessions a process remembers.
+const FINISHED_KEPT: usize = 4096;
 
 impl Counts {
     fn insert(&mut self, id: &str, repo: &str) {
@@ -40,6 +47,21 @@ impl Counts {
         {
             *self.per_repository.entry(repo.to_owned()).or_default() += 1;
         }
+    }
+
+    fn room(
+        &self,
+        repo: &str,
+        max_total: usize,
+        max_per_repository: usize,
+    ) -> Result<(), CapReached> {
+        if self.repo_of.len() >= max_total {
+            return Err(CapReached::Global);
+        }
+        if self.per_repository.get(repo).copied().unwrap_or(0) >= max_per_repository {
+            return Err(CapReached::Repository);
+        }
+        Ok(())
     }
 
     fn remove(&mut self, id: &str) {
@@ -78,7 +100,8 @@ impl Sessions {
                     match storage.list_uploads(ListOptions::new(after, 1000)).await {
                         Ok(page) => {
                             let mut counts = self.lock();
-                            for state in &page.items {
+                            // Closed sessions' markers hold nothing and count for no cap.
+                            for state in page.items.iter().filter(|s| !s.closed) {
                                 counts.insert(&state.id, &state.repo);
                             }
                             drop(counts);
@@ -109,14 +132,40 @@ impl Sessions {
     ) -> Result<(), CapReached> {
         self.seed(storage).await;
         let mut counts = self.lock();
-        if counts.repo_of.len() >= max_total {
-            return Err(CapReached::Global);
-        }
-        if counts.per_repository.get(repo).copied().unwrap_or(0) >= max_per_repository {
-            return Err(CapReached::Repository);
-        }
+        counts.room(repo, max_total, max_per_repository)?;
         counts.insert(id, repo);
         Ok(())
+    }
+
+    /// Whether stored sessions are below both caps now (a check, not a reservation: a
+    /// session is counted when its first byte is stored).
+    pub(crate) async fn has_room(
+        &self,
+        storage: &dyn Storage,
+        repo: &str,
+        max_total: usize,
+        max_per_repository: usize,
+    ) -> Result<(), CapReached> {
+        self.seed(storage).await;
+        self.lock().room(repo, max_total, max_per_repository)
+    }
+
+    /// Remembers that unstored session `id` was finished by this process.
+    pub(crate) fn note_finished(&self, id: &str) {
+        let mut counts = self.lock();
+        if counts.finished.insert(id.to_owned()) {
+            counts.finished_order.push_back(id.to_owned());
+            if counts.finished_order.len() > FINISHED_KEPT {
+                if let Some(old) = counts.finished_order.pop_front() {
+                    counts.finished.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Whether this process finished unstored session `id` lately.
+    pub(crate) fn was_finished(&self, id: &str) -> bool {
+        self.lock().finished.contains(id)
     }
 
     /// Forgets session `id` (finished, cancelled, expired, or never stored).

@@ -251,8 +251,9 @@ impl Storage for FsStorage {
         repo: &'a str,
         tail: bytes::Bytes,
         expected: &'a Digest,
+        unstored: Option<&'a UploadState>,
     ) -> BoxFuture<'a, Result<Finished>> {
-        Box::pin(self.finish_upload_impl(id, repo, tail, expected))
+        Box::pin(self.finish_upload_impl(id, repo, tail, expected, unstored))
     }
 
     fn stage_blob(&self) -> BoxFuture<'_, Result<Box<dyn UploadWriter>>> {

@@ -67,6 +67,9 @@ struct Record {
     /// exactly as it was stored (absent in hand-written records: 0).
     #[serde(default)]
     sub_ms_nanos: (u32, u32),
+    /// A closed session's marker (absent in earlier records: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    closed: bool,
 }
 
 /// Unix milliseconds and the nanoseconds below them (times before 1970 read as 1970).
@@ -96,6 +99,7 @@ impl Record {
             started: millis(state.started).0,
             updated: millis(state.updated).0,
             sub_ms_nanos: (millis(state.started).1, millis(state.updated).1),
+            closed: state.closed,
         }
     }
 
@@ -115,6 +119,7 @@ impl Record {
             hash_state: Bytes::from(hex::decode(&self.hash_state).ok()?),
             started: from_millis(self.started, self.sub_ms_nanos.0),
             updated: from_millis(self.updated, self.sub_ms_nanos.1),
+            closed: self.closed,
         })
     }
 }
@@ -190,13 +195,15 @@ impl FsStorage {
     }
 
     /// [`Storage::finish_upload`](crate::storage::Storage::finish_upload) in one blocking
-    /// task: claim, check, hash the tail, write it, and move the bytes into place.
+    /// task: claim, check, hash the tail, write it, and move the bytes into place. A session
+    /// with no record, finished as `unstored`, is one staged file moved into place.
     pub(super) async fn finish_upload_impl(
         &self,
         id: &str,
         repo: &str,
         tail: Bytes,
         expected: &Digest,
+        unstored: Option<&UploadState>,
     ) -> Result<Finished> {
         let (record_path, data) = self.upload_paths(id)?;
         let link = self
@@ -204,14 +211,51 @@ impl FsStorage {
             .blob_link(repo, expected)
             .ok_or_else(|| invalid_name(repo))?;
         let blob = self.layout.blob(expected);
+        let staged = unstored.map(|state| (self.layout.staged(), state.clone()));
         let durable = self.durable;
         let catalog = Arc::clone(&self.catalog);
         let (key, repo, expected) = (id.to_owned(), repo.to_owned(), expected.clone());
         let guard = self.upload_locks.lock(id).await;
         blocking(move || {
             let _guard = guard;
+            if let Some((staged, state)) = staged {
+                // One failed open tells the session is not stored. A request storing it right
+                // after this check stores bytes of a session this one then finishes without
+                // them: the blob is still exactly `tail` (checked below), and the stored
+                // session expires.
+                if read_optional(&record_path)
+                    .map_err(io_error(&record_path))?
+                    .is_none()
+                {
+                    let Some(mut hasher) = finish_hasher(&state, &expected) else {
+                        return Ok(Finished::OtherAlgorithm);
+                    };
+                    hasher.update(&tail);
+                    let actual = hasher.finalize();
+                    if actual != expected {
+                        return Ok(Finished::DigestMismatch { actual });
+                    }
+                    let mut file = create_new(&staged, durable).map_err(io_error(&staged))?;
+                    let written = file.write_all(&tail).and_then(|()| {
+                        if durable {
+                            file.sync_all()
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    drop(file);
+                    if let Err(e) = written.and_then(|()| move_into_place(&staged, &blob, durable))
+                    {
+                        let _ = fs::remove_file(&staged);
+                        return Err(Error::io(key, e));
+                    }
+                    touch(&link, durable).map_err(io_error(&link))?;
+                    catalog.note(&repo);
+                    return Ok(Finished::CompletedUnstored);
+                }
+            }
             let (mut file, _, state) = claim(&record_path, &data, &key)?;
-            if state.repo != repo {
+            if state.repo != repo || state.closed {
                 return Err(Error::not_found(key));
             }
             let Some(mut hasher) = finish_hasher(&state, &expected) else {
