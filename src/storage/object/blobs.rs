@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use tokio_util::io::StreamReader;
 
 use super::{
-    check_repo, digest_key, digest_offset, key_digest, manifests, store_error, system_time, Inner,
+    check_repo, digest_key, digest_offset, key_digest, lock, manifests, store_error, system_time,
+    Inner,
 };
 use crate::protocol::Digest;
 use crate::storage::{
@@ -103,13 +104,25 @@ async fn touched(inner: &Inner, digest: &Digest) -> Result<Option<SystemTime>> {
     Ok(Some(recorded.unwrap_or_else(|| system_time(&read.1))))
 }
 
-/// Marks `repo` as existing (once).
+/// Marks `repo` as existing (once: catalog entries are never removed, so a process that
+/// stored or found one skips the request from then on).
 pub(crate) async fn add_to_catalog(inner: &Inner, repo: &str) -> Result<()> {
+    if lock(&inner.cataloged).contains(repo) {
+        return Ok(());
+    }
     inner
         .create(&format!("catalog/{repo}"), Bytes::new())
-        .await
-        .map(drop)
+        .await?;
+    let mut known = lock(&inner.cataloged);
+    if known.len() >= CATALOGED_KEPT {
+        known.clear();
+    }
+    known.insert(repo.to_owned());
+    Ok(())
 }
+
+/// How many repositories a process remembers as catalogued.
+const CATALOGED_KEPT: usize = 65_536;
 
 /// Links verified content into `repo`.
 pub(crate) async fn link(inner: &Inner, repo: &str, digest: &Digest) -> Result<()> {

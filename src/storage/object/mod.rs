@@ -3,7 +3,7 @@
 //!
 //! See [`ObjectStorage`] for the layout and what each guarantee rests on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -51,7 +51,7 @@ impl Default for ObjectStorageOptions {
 /// `PUT` (create-only, and replace-if-etag-matches). Everything here rests on those two:
 ///
 /// ```text
-/// <prefix>/chunks/<uuid>                                   immutable bytes (a PATCH body, a staged blob, a manifest)
+/// <prefix>/chunks/<uuid>                                   immutable bytes, one plain PUT of at most ~8 MiB each (of a PATCH body, a staged blob, a manifest)
 /// <prefix>/blobs/<alg>/<hex>                               {size, chunks}: created once, after the digest was verified
 /// <prefix>/touch/<alg>/<hex>                               the content's touched time (ns since the epoch), rewritten on link/push
 /// <prefix>/catalog/<name>                                  empty: the repository exists
@@ -102,6 +102,8 @@ pub(crate) struct Inner {
     /// Manifest bytes by digest: content-addressed, so never stale (existence is always read
     /// from the store).
     pub(crate) manifest_cache: Mutex<HashMap<String, Bytes>>,
+    /// Repositories whose catalog entry this process stored or found.
+    pub(crate) cataloged: Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for ObjectStorage {
@@ -130,6 +132,7 @@ impl ObjectStorage {
                 options: ObjectStorageOptions::default(),
                 released: Mutex::new(Vec::new()),
                 manifest_cache: Mutex::new(HashMap::new()),
+                cataloged: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -191,6 +194,7 @@ impl ObjectStorage {
                         .clone(),
                 ),
                 manifest_cache: Mutex::new(HashMap::new()),
+                cataloged: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -337,6 +341,16 @@ impl Inner {
     pub(crate) async fn put(&self, key: &str, bytes: Bytes) -> Result<UpdateVersion> {
         self.put_raw(key, bytes, PutMode::Overwrite)
             .await
+            .map_err(|e| store_error(key, e))
+    }
+
+    /// Stores object `key` as the concatenation of `parts` (one PUT, no copy).
+    pub(crate) async fn put_parts(&self, key: &str, parts: Vec<Bytes>) -> Result<()> {
+        let payload: object_store::PutPayload = parts.into_iter().collect();
+        self.store
+            .put_opts(&self.path(key), payload, PutOptions::default())
+            .await
+            .map(|_| ())
             .map_err(|e| store_error(key, e))
     }
 

@@ -288,10 +288,24 @@ fn replica_pairs(options: &ObjectStorageOptions) -> Vec<(ObjectStorage, ObjectSt
     pairs
 }
 
-/// Blobs over the chunk buffer go up as multipart uploads (8 MiB parts), in a session's
-/// several chunks, and read back across part and chunk boundaries.
+/// Sizes of the chunk objects in the store, sorted.
+async fn chunk_sizes(s: &ObjectStorage) -> Vec<u64> {
+    let mut sizes = Vec::new();
+    s.inner
+        .list("chunks", None, |_, meta| {
+            sizes.push(meta.size);
+            true
+        })
+        .await
+        .unwrap();
+    sizes.sort_unstable();
+    sizes
+}
+
+/// Long writes go up as several chunk objects of about 8 MiB, each one plain PUT (no
+/// multipart upload), and read back across chunk boundaries.
 #[tokio::test(flavor = "multi_thread")]
-async fn large_chunks_are_multipart_uploads() {
+async fn long_writes_are_several_plain_chunks() {
     let data: Vec<u8> = (0..20u32 << 20).map(|i| (i % 253) as u8).collect();
     let digest = sha256(&data);
     let split = 9 << 20;
@@ -310,6 +324,9 @@ async fn large_chunks_are_multipart_uploads() {
             writer.write(Bytes::copy_from_slice(frame)).await.unwrap();
         }
         writer.complete("up/x", &digest).await.unwrap();
+        const MIB: u64 = 1 << 20;
+        // 8 + 1 MiB from the first writer, 9 (three 3 MiB frames) + 2 from the second.
+        assert_eq!(chunk_sizes(&a).await, [MIB, 2 * MIB, 8 * MIB, 9 * MIB]);
 
         let whole = a
             .get_blob("up/x", &digest, GetOptions::whole())
@@ -325,6 +342,40 @@ async fn large_chunks_are_multipart_uploads() {
                 .unwrap();
             assert_eq!(read_all(got.body.unwrap()).await, &data[first..=last]);
         }
+    }
+}
+
+/// A writer dropped with a chunk being stored (a request cut off mid-body) leaves no chunk
+/// object behind once its cleanup has run, and the session stays at its saved offset.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_writer_leaves_no_chunks() {
+    for (a, b) in replica_pairs(&ObjectStorageOptions::default()) {
+        let id = "00000000-0000-4000-8000-00000000c002";
+        a.create_upload(&session(id)).await.unwrap();
+        let mut writer = a.resume_upload(id).await.unwrap();
+        for _ in 0..10 {
+            writer.write(Bytes::from(vec![7u8; 1 << 20])).await.unwrap();
+        }
+        drop(writer);
+        let mut left = Vec::new();
+        for _ in 0..100 {
+            left = chunk_sizes(&a).await;
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(left.is_empty(), "chunks left behind: {left:?}");
+        // The claim is released after the chunks are deleted; until then B finds it busy.
+        let mut resumed = b.resume_upload(id).await;
+        for _ in 0..100 {
+            if !matches!(resumed, Err(Error::Busy { .. })) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            resumed = b.resume_upload(id).await;
+        }
+        assert_eq!(resumed.unwrap().offset(), 0);
     }
 }
 

@@ -10,21 +10,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use object_store::buffered::BufWriter;
 use object_store::UpdateVersion;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 use super::blobs::{self, new_chunk_key, Chunk};
-use super::{check_repo, lock, store_error, Inner};
+use super::{check_repo, lock, Inner};
 use crate::protocol::{Algorithm, Digest};
 use crate::storage::{
     BlobReader, BoxFuture, Error, ListOptions, Page, Result, UploadState, UploadWriter,
 };
 
-/// Bytes a chunk buffers before it becomes a multipart upload (S3's parts must be 5 MiB or
-/// more, all but the last).
-const CHUNK_BUFFER: usize = 8 << 20;
+/// The size at which a chunk is stored and the next one begins. Every chunk is one plain PUT
+/// (no multipart upload, so nothing invisible is left behind by a writer that dies: at most
+/// unreferenced chunk objects, which garbage collection finds by listing); a blob is the
+/// concatenation of its chunks, so its size has no limit but the pointer's length.
+const CHUNK_SIZE: u64 = 8 << 20;
 
 /// `uploads/<id>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -222,6 +223,7 @@ pub(crate) async fn resume_upload(inner: &Arc<Inner>, id: &str) -> Result<Box<dy
         }),
         written: Vec::new(),
         current: None,
+        in_flight: None,
         done: false,
     }))
 }
@@ -286,13 +288,19 @@ struct Session {
     renewed: Instant,
 }
 
-/// The chunk being written.
+/// The chunk being filled: the received frames, sent as one PUT without copying them.
 struct Current {
     key: String,
-    writer: BufWriter,
+    parts: Vec<Bytes>,
     len: u64,
 }
 
+/// A full chunk being stored while the next one fills (one at a time, so a writer holds at
+/// most two chunks of memory).
+struct InFlight {
+    chunk: Chunk,
+    task: JoinHandle<Result<()>>,
+}
 /// An [`UploadWriter`] that writes each request's bytes as a new chunk.
 pub(crate) struct ObjectWriter {
     inner: Arc<Inner>,
@@ -301,6 +309,7 @@ pub(crate) struct ObjectWriter {
     /// Finished chunks not yet in the record.
     written: Vec<Chunk>,
     current: Option<Current>,
+    in_flight: Option<InFlight>,
     offset: u64,
     /// Saved or completed: nothing left to clean up.
     done: bool,
@@ -323,6 +332,7 @@ impl ObjectWriter {
             session: None,
             written: Vec::new(),
             current: None,
+            in_flight: None,
             offset: 0,
             done: false,
         }
@@ -334,35 +344,66 @@ impl ObjectWriter {
         }
         self.renew_if_due().await?;
         let len = data.len() as u64;
-        let current = self.current.get_or_insert_with(|| {
-            let key = new_chunk_key();
-            let path = self.inner.path(&key);
-            let writer =
-                BufWriter::with_capacity(Arc::clone(&self.inner.store), path, CHUNK_BUFFER);
-            Current {
-                key,
-                writer,
-                len: 0,
-            }
+        let current = self.current.get_or_insert_with(|| Current {
+            key: new_chunk_key(),
+            parts: Vec::new(),
+            len: 0,
         });
-        current
-            .writer
-            .put(data)
-            .await
-            .map_err(|e| store_error(&current.key, e))?;
+        current.parts.push(data);
         current.len += len;
         self.offset += len;
+        if current.len >= CHUNK_SIZE {
+            // Stored in the background while the next chunk fills.
+            let full = self.current.take();
+            self.wait_in_flight().await?;
+            if let Some(full) = full {
+                let inner = Arc::clone(&self.inner);
+                let chunk = Chunk {
+                    key: full.key.clone(),
+                    size: full.len,
+                };
+                let task =
+                    tokio::spawn(async move { inner.put_parts(&full.key, full.parts).await });
+                self.in_flight = Some(InFlight { chunk, task });
+            }
+        }
         Ok(())
     }
 
-    /// Stores the chunk being written.
-    async fn finish_chunk(&mut self) -> Result<()> {
-        let Some(mut current) = self.current.take() else {
+    /// Waits for the chunk being stored, if any, and adds it to `written`.
+    async fn wait_in_flight(&mut self) -> Result<()> {
+        let Some(InFlight { chunk, task }) = self.in_flight.take() else {
             return Ok(());
         };
-        if let Err(e) = current.writer.shutdown().await {
-            self.inner.delete_best_effort([current.key.clone()]).await;
-            return Err(Error::io(current.key, e));
+        let stored = match task.await {
+            Ok(result) => result,
+            Err(e) => Err(Error::Other {
+                key: chunk.key.clone(),
+                source: Box::new(e),
+            }),
+        };
+        match stored {
+            Ok(()) => {
+                self.written.push(chunk);
+                Ok(())
+            }
+            Err(e) => {
+                // A PUT is all or nothing, but its answer may have been lost after it landed.
+                self.inner.delete_best_effort([chunk.key]).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Stores every chunk written so far (the one in flight, then the one filling).
+    async fn finish_chunk(&mut self) -> Result<()> {
+        self.wait_in_flight().await?;
+        let Some(current) = self.current.take() else {
+            return Ok(());
+        };
+        if let Err(e) = self.inner.put_parts(&current.key, current.parts).await {
+            self.inner.delete_best_effort([current.key]).await;
+            return Err(e);
         }
         self.written.push(Chunk {
             key: current.key,
@@ -519,9 +560,10 @@ impl Drop for ObjectWriter {
         if self.done {
             return;
         }
-        let current = self.current.take();
-        let mut leftovers: Vec<String> = self.written.drain(..).map(|c| c.key).collect();
-        leftovers.extend(current.as_ref().map(|c| c.key.clone()));
+        // The chunk being filled was never sent; the one in flight and the stored ones go.
+        self.current = None;
+        let in_flight = self.in_flight.take();
+        let leftovers: Vec<String> = self.written.drain(..).map(|c| c.key).collect();
         let session = self.session.take();
         if let Some(session) = &session {
             // A resume in this process need not wait for the release to be stored.
@@ -533,10 +575,9 @@ impl Drop for ObjectWriter {
         };
         let inner = Arc::clone(&self.inner);
         runtime.spawn(async move {
-            if let Some(mut current) = current {
-                if let Err(e) = current.writer.abort().await {
-                    tracing::warn!(key = %current.key, error = %e, "object storage: abort failed");
-                }
+            if let Some(InFlight { chunk, task }) = in_flight {
+                let _ = task.await;
+                inner.delete_best_effort([chunk.key]).await;
             }
             inner.delete_best_effort(leftovers).await;
             if let Some(session) = session {
