@@ -322,6 +322,11 @@ pub struct UploadState {
     pub started: SystemTime,
     /// When a request last finished on it (sessions idle too long expire).
     pub updated: SystemTime,
+    /// Who opened it (the name of the [`Principal`](crate::auth::Principal) an authorizer
+    /// allowed), when the registry has an authorizer and the caller was not anonymous. Only
+    /// the same principal may continue the session. Backends store it opaquely; records
+    /// stored before it existed read as `None`.
+    pub principal: Option<String>,
 }
 
 impl UploadState {
@@ -341,7 +346,15 @@ impl UploadState {
             hash_state,
             started: now,
             updated: now,
+            principal: None,
         }
+    }
+
+    /// The same session, bound to principal `name`.
+    #[must_use]
+    pub fn with_principal(mut self, name: Option<String>) -> Self {
+        self.principal = name;
+        self
     }
 }
 

@@ -67,6 +67,10 @@ struct Record {
     /// exactly as it was stored (absent in hand-written records: 0).
     #[serde(default)]
     sub_ms_nanos: (u32, u32),
+    /// Who opened the session (absent: nobody in particular, as in records written before
+    /// sessions were bound to principals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    principal: Option<String>,
 }
 
 /// Unix milliseconds and the nanoseconds below them (times before 1970 read as 1970).
@@ -96,6 +100,7 @@ impl Record {
             started: millis(state.started).0,
             updated: millis(state.updated).0,
             sub_ms_nanos: (millis(state.started).1, millis(state.updated).1),
+            principal: state.principal.clone(),
         }
     }
 
@@ -115,6 +120,7 @@ impl Record {
             hash_state: Bytes::from(hex::decode(&self.hash_state).ok()?),
             started: from_millis(self.started, self.sub_ms_nanos.0),
             updated: from_millis(self.updated, self.sub_ms_nanos.1),
+            principal: self.principal.clone(),
         })
     }
 }

@@ -40,6 +40,9 @@ struct Record {
     /// Nanoseconds since the Unix epoch.
     started: u64,
     updated: u64,
+    /// Who opened the session (absent in records written before sessions were bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    principal: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +103,7 @@ impl Record {
             hash_state: hash_state.into(),
             started: from_nanos(self.started),
             updated: from_nanos(self.updated),
+            principal: self.principal.clone(),
         })
     }
 
@@ -154,6 +158,7 @@ pub(crate) async fn create_upload(inner: &Inner, state: &UploadState) -> Result<
         claim: None,
         started: nanos(state.started),
         updated: nanos(state.updated),
+        principal: state.principal.clone(),
     };
     if inner
         .create(&record_key(&state.id), record.encode(&state.id)?)
