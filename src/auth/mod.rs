@@ -63,6 +63,23 @@ use http::HeaderValue;
 
 use crate::storage::BoxFuture;
 
+#[cfg(feature = "auth")]
+mod basic;
+#[cfg(feature = "auth")]
+mod htpasswd;
+#[cfg(feature = "auth")]
+mod policy;
+
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use basic::BasicAuth;
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use htpasswd::{Htpasswd, HtpasswdError};
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use policy::{Policy, PolicyError};
+
 /// A set of actions on a resource: `pull`, `push`, `delete`.
 ///
 /// ```
