@@ -66,7 +66,13 @@ use crate::storage::BoxFuture;
 #[cfg(feature = "auth")]
 mod basic;
 #[cfg(feature = "auth")]
+mod bearer;
+#[cfg(feature = "auth")]
 mod htpasswd;
+#[cfg(feature = "auth")]
+mod issuer;
+#[cfg(feature = "auth")]
+mod jwt;
 #[cfg(feature = "auth")]
 mod policy;
 
@@ -75,7 +81,16 @@ mod policy;
 pub use basic::BasicAuth;
 #[cfg(feature = "auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use bearer::{BearerAuth, BearerConfig};
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
 pub use htpasswd::{Htpasswd, HtpasswdError};
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use issuer::{TokenIssuer, TokenIssuerConfig};
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use jwt::{KeyError, SigningKey, VerifyingKey};
 #[cfg(feature = "auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
 pub use policy::{Policy, PolicyError};
