@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tower::Layer;
 
+use crate::auth::{Authorizer, Hook};
 use crate::handlers::Shared;
 use crate::service::Oci;
 use crate::settings::Config;
@@ -64,11 +65,20 @@ impl OciLayer {
     /// Only applies to the filesystem storage of [`OciLayer::new`]. Defaults to `true`.
     pub fn durable(mut self, durable: bool) -> Self {
         if let Some(root) = &self.root {
-            self.shared = Arc::new(Shared::new(Arc::new(FsStorage::new(
-                root.to_path_buf(),
-                durable,
-            ))));
+            let mut shared = Shared::new(Arc::new(FsStorage::new(root.to_path_buf(), durable)));
+            shared.authorizer = self.shared.authorizer.clone();
+            self.shared = Arc::new(shared);
         }
+        self
+    }
+
+    /// Who may do what: asked about every registry request after its path is parsed and
+    /// before any body byte is read (see [`crate::auth`]). Defaults to none: every request
+    /// is allowed, anonymously.
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        let mut shared = Shared::clone(&self.shared);
+        shared.authorizer = Hook(Some(authorizer));
+        self.shared = Arc::new(shared);
         self
     }
 

@@ -51,6 +51,9 @@
 //!   can continue them.
 //! - [`manifest`]: which manifests are accepted and what they reference.
 //! - [`error`]: the spec's error codes and the JSON error bodies.
+//! - [`auth`]: the authorization hook ([`OciLayer::authorizer`]) and, with feature `auth`,
+//!   Basic (htpasswd) and Bearer (JWT) authenticators, a token issuer and a per-repository
+//!   policy.
 #![deny(unsafe_code, unreachable_pub)]
 #![warn(
     missing_docs,
@@ -60,6 +63,7 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
 mod body;
 pub mod error;
 mod future;

@@ -16,19 +16,22 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 
+use crate::auth::{Access, Actions, Authorizer, Decision, Hook, Principal};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
-use crate::protocol::{query::percent_decode, Endpoint, Query};
+use crate::protocol::{name::is_valid_name, query::percent_decode, Endpoint, Query};
 use crate::settings::Config;
 use crate::storage::Storage;
 use crate::uploads::Sessions;
 use crate::BoxError;
 
 /// State shared by every clone of the service.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) uploads: Arc<Sessions>,
+    /// `None`: every request is allowed, anonymously.
+    pub(crate) authorizer: Hook,
 }
 
 impl Shared {
@@ -36,6 +39,7 @@ impl Shared {
         Shared {
             storage,
             uploads: Arc::new(Sessions::default()),
+            authorizer: Hook::default(),
         }
     }
 }
@@ -50,6 +54,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) method: &'a Method,
     pub(crate) headers: &'a http::HeaderMap,
     pub(crate) query: Query<'a>,
+    /// The request head, for asking the authorizer about more repositories.
+    pub(crate) head: &'a http::request::Parts,
+    /// Who the authorizer allowed; `None` without an authorizer.
+    pub(crate) principal: Option<&'a Principal>,
 }
 
 impl<'a> Ctx<'a> {
@@ -66,6 +74,39 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn storage(&self) -> &dyn Storage {
         self.shared.storage.as_ref()
+    }
+
+    fn authorizer(&self) -> Option<&dyn Authorizer> {
+        self.shared.authorizer.0.as_deref()
+    }
+
+    /// True when the registry has an authorizer (so listings are filtered, sessions bound).
+    pub(crate) fn guarded(&self) -> bool {
+        self.authorizer().is_some()
+    }
+
+    /// Whether this request's principal may pull repository `repo` (always, without an
+    /// authorizer).
+    pub(crate) async fn may_pull(&self, repo: &str) -> bool {
+        match self.authorizer() {
+            None => true,
+            Some(authorizer) => matches!(
+                authorizer.authorize(self.head, Access::pull(repo)).await,
+                Decision::Allow(_)
+            ),
+        }
+    }
+
+    /// The principal a new upload session is bound to: the name of an authorized principal;
+    /// `None` without an authorizer or for an anonymous one.
+    pub(crate) fn session_owner(&self) -> Option<String> {
+        self.principal.and_then(Principal::name).map(str::to_owned)
+    }
+
+    /// Whether this request may work on a session bound to `owner`: always without an
+    /// authorizer, else only the principal that opened it.
+    pub(crate) fn owns_session(&self, owner: Option<&str>) -> bool {
+        !self.guarded() || self.principal.and_then(Principal::name) == owner
     }
 
     pub(crate) fn header(&self, name: header::HeaderName) -> Option<&str> {
@@ -97,20 +138,36 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
+    let (mut parts, body) = req.into_parts();
+    // The path and query are read from a clone (a reference count), so the head stays free to
+    // take the principal into its extensions.
+    let uri = parts.uri.clone();
+    let path = uri.path();
     shared
         .uploads
         .start_sweeper(&shared.storage, config.upload_timeout);
-    let ctx = Ctx {
-        shared: &shared,
-        config,
-        method: &parts.method,
-        headers: &parts.headers,
-        query: Query::new(parts.uri.query()),
-    };
+    let query = Query::new(uri.query());
+    let mut principal = None;
     let result = match Endpoint::parse(path) {
-        Ok(endpoint) => dispatch(ctx, body, endpoint).await,
+        Ok(endpoint) => match authorize(&shared, &parts, endpoint, query).await {
+            Ok(allowed) => {
+                if let Some(p) = &allowed {
+                    parts.extensions.insert(p.clone());
+                }
+                principal = allowed;
+                let ctx = Ctx {
+                    shared: &shared,
+                    config,
+                    method: &parts.method,
+                    headers: &parts.headers,
+                    query,
+                    head: &parts,
+                    principal: principal.as_ref(),
+                };
+                dispatch(ctx, body, endpoint).await
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e.into()),
     };
     let mut response = result.unwrap_or_else(|e| {
@@ -132,7 +189,93 @@ where
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
+    if let Some(principal) = principal {
+        response.extensions_mut().insert(principal);
+    }
     response
+}
+
+/// Asks the authorizer (if any) about what the request needs, before any body byte is read.
+/// `Ok(None)` without an authorizer, and for a method the endpoint does not take (dispatch
+/// answers 405).
+async fn authorize(
+    shared: &Shared,
+    head: &http::request::Parts,
+    endpoint: Endpoint<'_>,
+    query: Query<'_>,
+) -> Result<Option<Principal>, RegistryError> {
+    let Some(authorizer) = shared.authorizer.0.as_deref() else {
+        return Ok(None);
+    };
+    let method = &head.method;
+    let from = match endpoint {
+        Endpoint::UploadStart { .. } if method == Method::POST && query.get("mount").is_some() => {
+            match query.get("from").map(decode_param).transpose()? {
+                Some(from) if !is_valid_name(&from) => {
+                    return Err(RegistryError::new(
+                        ErrorCode::NameInvalid,
+                        "invalid `from` repository name",
+                    ))
+                }
+                from => from,
+            }
+        }
+        _ => None,
+    };
+    let Some(access) = required_access(method, endpoint, from.as_deref()) else {
+        return Ok(None);
+    };
+    match authorizer.authorize(head, access).await {
+        Decision::Allow(principal) => Ok(Some(principal)),
+        Decision::Challenge(challenge) => Err(RegistryError::from_code(ErrorCode::Unauthorized)
+            .with_detail(access.detail())
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                challenge.www_authenticate().clone(),
+            )),
+        Decision::Deny => {
+            Err(RegistryError::from_code(ErrorCode::Denied).with_detail(access.detail()))
+        }
+    }
+}
+
+/// What `method` on `endpoint` needs (as distribution asks: writes need `pull,push`); `None`
+/// for a method the endpoint does not take.
+fn required_access<'a>(
+    method: &Method,
+    endpoint: Endpoint<'a>,
+    mount_from: Option<&'a str>,
+) -> Option<Access<'a>> {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let write = Actions::PULL | Actions::PUSH;
+    let on = |name, actions| Some(Access::Repository { name, actions });
+    match endpoint {
+        Endpoint::Base => read.then_some(Access::Base),
+        Endpoint::Catalog => (method == Method::GET).then_some(Access::Catalog),
+        Endpoint::Tags { name } | Endpoint::Referrers { name, .. } => {
+            (method == Method::GET).then_some(Access::pull(name))
+        }
+        Endpoint::Manifest { name, .. } => match *method {
+            _ if read => on(name, Actions::PULL),
+            Method::PUT => on(name, write),
+            Method::DELETE => on(name, Actions::DELETE),
+            _ => None,
+        },
+        Endpoint::Blob { name, .. } => match *method {
+            _ if read => on(name, Actions::PULL),
+            Method::DELETE => on(name, Actions::DELETE),
+            _ => None,
+        },
+        Endpoint::UploadStart { name } => match (method == Method::POST, mount_from) {
+            (true, Some(from)) => Some(Access::Mount { name, from }),
+            (true, None) => on(name, write),
+            (false, _) => None,
+        },
+        Endpoint::Upload { name, .. } => match *method {
+            Method::GET | Method::PATCH | Method::PUT | Method::DELETE => on(name, write),
+            _ => None,
+        },
+    }
 }
 
 fn declares_body(headers: &http::HeaderMap) -> bool {

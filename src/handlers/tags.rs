@@ -111,10 +111,49 @@ pub(super) async fn catalog(ctx: &Ctx<'_>) -> HandlerResult {
         }
     }
     let limit = limit(n, ctx.config.page_cap);
-    let options = ListOptions::new(last.map(|l| l.into_owned()), limit);
-    let page = ctx.storage().list_repositories(options).await?;
+    let after = last.map(|l| l.into_owned());
+    let page = if ctx.guarded() {
+        visible_repositories(ctx, after, limit).await?
+    } else {
+        ctx.storage()
+            .list_repositories(ListOptions::new(after, limit))
+            .await?
+    };
     let body = Catalog {
         repositories: &page.items,
     };
     json_page(body, &page, "/v2/_catalog", limit)
+}
+
+/// One catalog page of the repositories the principal may pull, after `after`: storage pages
+/// are read and filtered until `limit` visible ones and one more (so `more` is exact and a
+/// `Link` never leads to an empty page) are found, or the listing ends.
+async fn visible_repositories(
+    ctx: &Ctx<'_>,
+    mut after: Option<String>,
+    limit: usize,
+) -> Result<Page<String>, RegistryError> {
+    let mut visible = Vec::new();
+    if limit == 0 {
+        return Ok(Page::new(visible, false));
+    }
+    let batch = ctx.config.page_cap.max(1);
+    loop {
+        let page = ctx
+            .storage()
+            .list_repositories(ListOptions::new(after.take(), batch))
+            .await?;
+        for repo in &page.items {
+            if ctx.may_pull(repo).await {
+                if visible.len() == limit {
+                    return Ok(Page::new(visible, true));
+                }
+                visible.push(repo.clone());
+            }
+        }
+        match page.items.last() {
+            Some(last) if page.more => after = Some(last.clone()),
+            _ => return Ok(Page::new(visible, false)),
+        }
+    }
 }

@@ -20,7 +20,9 @@ use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::upload_id::Minted;
 use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
 use crate::settings::Config;
-use crate::storage::{Error as StorageError, Finished, LinkOptions, UploadState, UploadWriter};
+use crate::storage::{
+    Error as StorageError, Finished, LinkOptions, ListOptions, UploadState, UploadWriter,
+};
 use crate::uploads::CapReached;
 use crate::BoxError;
 
@@ -132,14 +134,22 @@ async fn open_session(
         )
         .await
         .map_err(too_many)?;
-    Ok(Minted::issue(repo, algorithm, SystemTime::now()))
+    let owner = ctx.session_owner();
+    Ok(Minted::issue(
+        repo,
+        owner.as_deref(),
+        algorithm,
+        SystemTime::now(),
+    ))
 }
 
 /// Session `id` of `name` as it is while nothing is stored for it: an id this registry issued
-/// for `name`, within the session timeout, not finished by this process.
+/// for `name` and the caller's principal, within the session timeout, not finished by this
+/// process.
 fn unstored(ctx: &Ctx<'_>, name: &str, id: &str) -> Option<UploadState> {
     let minted = Minted::decode(id)?;
-    let live = minted.is_for(name)
+    let owner = ctx.session_owner();
+    let live = minted.is_for(name, owner.as_deref())
         && minted.is_live(SystemTime::now(), ctx.config.upload_timeout)
         && !ctx.shared.uploads.was_finished(id);
     live.then(|| {
@@ -151,7 +161,7 @@ fn unstored(ctx: &Ctx<'_>, name: &str, id: &str) -> Option<UploadState> {
         );
         state.started = minted.started;
         state.updated = minted.started;
-        state
+        state.with_principal(owner)
     })
 }
 
@@ -225,22 +235,19 @@ where
 
 async fn mount_or_open(ctx: &Ctx<'_>, name: &str, mount: &str) -> HandlerResult {
     let digest = parse_digest_param(mount)?;
-    let options = match ctx.param("from")? {
+    let mounted = match ctx.param("from")? {
         Some(from) if !is_valid_name(&from) => {
             return Err(RegistryError::new(
                 ErrorCode::NameInvalid,
                 "invalid `from` repository name",
             ))
         }
-        Some(from) => LinkOptions::from_repository(from),
-        // Without `from`, any repository holding it will do (to be narrowed to repositories the
-        // caller may read once authorization exists).
-        None => LinkOptions::default(),
+        // The authorizer has already checked `pull` on `from`.
+        Some(from) => link_from(ctx, name, &digest, &from).await?,
+        None => mount_from_any(ctx, name, &digest).await?,
     };
-    match ctx.storage().link_blob(name, &digest, options).await {
-        Ok(()) => return blob_created(name, digest.as_str()),
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
+    if mounted {
+        return blob_created(name, digest.as_str());
     }
     let algorithm = match ctx.query.get("digest-algorithm") {
         Some(_) => requested_algorithm(ctx)?,
@@ -248,6 +255,66 @@ async fn mount_or_open(ctx: &Ctx<'_>, name: &str, mount: &str) -> HandlerResult 
     };
     let id = open_session(ctx, name, algorithm).await?;
     session_response(ctx.config, StatusCode::ACCEPTED, name, &id, 0)
+}
+
+/// Links `digest` into `name` if repository `from` holds it. False when it does not.
+async fn link_from(
+    ctx: &Ctx<'_>,
+    name: &str,
+    digest: &Digest,
+    from: &str,
+) -> Result<bool, RegistryError> {
+    match ctx
+        .storage()
+        .link_blob(name, digest, LinkOptions::from_repository(from))
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The most repositories a mount without `from` looks through for one holding the blob;
+/// past them the client uploads (always a correct answer to a mount request).
+const MOUNT_SCAN_LIMIT: usize = 1000;
+
+/// A mount without `from`: links the blob from a repository that holds it and that the
+/// principal may pull. Stored content alone is not enough: content every repository unlinked
+/// (deleted) is not mounted back, and neither is a blob only repositories the principal may
+/// not read hold. Looks at up to [`MOUNT_SCAN_LIMIT`] repositories, `name` first.
+async fn mount_from_any(ctx: &Ctx<'_>, name: &str, digest: &Digest) -> Result<bool, RegistryError> {
+    match ctx.storage().stat_blob(digest).await {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    if link_from(ctx, name, digest, name).await? {
+        return Ok(true);
+    }
+    let mut scanned = 0;
+    let mut after = None;
+    while scanned < MOUNT_SCAN_LIMIT {
+        let limit = (MOUNT_SCAN_LIMIT - scanned).min(ctx.config.page_cap.max(1));
+        let page = ctx
+            .storage()
+            .list_repositories(ListOptions::new(after, limit))
+            .await?;
+        scanned += page.items.len();
+        for repo in &page.items {
+            if repo != name
+                && ctx.may_pull(repo).await
+                && link_from(ctx, name, digest, repo).await?
+            {
+                return Ok(true);
+            }
+        }
+        after = page.items.last().cloned();
+        if !page.more || after.is_none() {
+            break;
+        }
+    }
+    Ok(false)
 }
 
 /// A body shorter or longer than its `Content-Length` is `SIZE_INVALID` (hyper already
@@ -292,15 +359,21 @@ fn check_chunk_range(ctx: &Ctx<'_>, offset: u64) -> Result<Option<u64>, Registry
     Ok(Some(len))
 }
 
+/// Whether this request may work on `state` as session `id` of `name`: same repository, not
+/// closed, and (with an authorizer) the principal that stored it.
+fn is_ours(ctx: &Ctx<'_>, state: &UploadState, name: &str) -> bool {
+    state.repo == name && !state.closed && ctx.owns_session(state.principal.as_deref())
+}
+
 /// Session `id` of `name`, stored or not (`true` when stored). A session of another
-/// repository, or a closed one, is unknown.
+/// repository, a closed one, or (with an authorizer) another principal's, is unknown.
 async fn session_state(
     ctx: &Ctx<'_>,
     name: &str,
     id: &str,
 ) -> Result<(UploadState, bool), RegistryError> {
     match ctx.storage().get_upload(id).await {
-        Ok(state) if state.repo == name && !state.closed => Ok((state, true)),
+        Ok(state) if is_ours(ctx, &state, name) => Ok((state, true)),
         Ok(_) => Err(upload_unknown(id)),
         Err(e) if e.is_not_found() => unstored(ctx, name, id)
             .map(|state| (state, false))
@@ -322,8 +395,9 @@ async fn resume(
         .await
         .map_err(|e| session_error(id, e))?;
     let state = match writer.state() {
-        Some(state) if state.repo == name && !state.closed => state.clone(),
-        // Another repository's session is unknown here; dropping the writer releases it.
+        Some(state) if is_ours(ctx, state, name) => state.clone(),
+        // Another repository's (or principal's) session is unknown here; dropping the writer
+        // releases it.
         _ => return Err(upload_unknown(id)),
     };
     let hasher = Hasher::restore(state.algorithm, &state.hash_state).ok_or_else(|| {
@@ -415,6 +489,11 @@ where
     let response = if small_tail {
         // The common closing PUT (no bytes, or a small last chunk, no Content-Range): the
         // tail is read first, then storage claims, checks and completes in one step.
+        if ctx.guarded() {
+            // The one-step finish claims no state we could check: check the owner first (it
+            // never changes, so the check cannot go stale).
+            session_state(ctx, name, id).await?;
+        }
         let tail = read_limited(body, ONE_STEP_TAIL).await?;
         check_declared_length(ctx, tail.len() as u64)?;
         let unstored = unstored(ctx, name, id);

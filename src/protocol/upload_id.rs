@@ -44,7 +44,7 @@ pub fn is_valid_upload_id(id: &str) -> bool {
 /// holds nothing, so ids are not signed; the random bits keep a stored session's id
 /// unguessable.
 ///
-/// Layout (bytes of the UUID): 0-4 the start in Unix seconds, 5 and 7 the repository tag,
+/// Layout (bytes of the UUID): 0-4 the start in Unix seconds, 5 and 7 the owner tag,
 /// 6 the version (8) and the algorithm, 8 the variant and 6 random bits, 9-15 random.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Minted {
@@ -55,8 +55,16 @@ pub struct Minted {
     tag: u16,
 }
 
-fn repo_tag(repo: &str) -> u16 {
-    let hash = Sha256::digest(repo.as_bytes());
+/// 16 bits of a hash of the repository and the principal that owns the session (`None`:
+/// nobody in particular).
+fn owner_tag(repo: &str, principal: Option<&str>) -> u16 {
+    let mut hasher = Sha256::new();
+    hasher.update(repo.as_bytes());
+    if let Some(principal) = principal {
+        hasher.update([0]);
+        hasher.update(principal.as_bytes());
+    }
+    let hash = hasher.finalize();
     u16::from_be_bytes([hash[0], hash[1]])
 }
 
@@ -68,8 +76,14 @@ fn algorithm_code(algorithm: Algorithm) -> u8 {
 }
 
 impl Minted {
-    /// A new id for an empty session of `repo` hashing with `algorithm`, started at `now`.
-    pub fn issue(repo: &str, algorithm: Algorithm, now: SystemTime) -> String {
+    /// A new id for an empty session of `repo`, owned by `principal`, hashing with
+    /// `algorithm`, started at `now`.
+    pub fn issue(
+        repo: &str,
+        principal: Option<&str>,
+        algorithm: Algorithm,
+        now: SystemTime,
+    ) -> String {
         let mut bytes = *uuid::Uuid::new_v4().as_bytes();
         let secs = now
             .duration_since(UNIX_EPOCH)
@@ -77,7 +91,7 @@ impl Minted {
             .unwrap_or(0)
             .min((1 << 40) - 1);
         bytes[..5].copy_from_slice(&secs.to_be_bytes()[3..]);
-        let [tag_hi, tag_lo] = repo_tag(repo).to_be_bytes();
+        let [tag_hi, tag_lo] = owner_tag(repo, principal).to_be_bytes();
         bytes[5] = tag_hi;
         bytes[6] = 0x80 | algorithm_code(algorithm);
         bytes[7] = tag_lo;
@@ -109,10 +123,12 @@ impl Minted {
         })
     }
 
-    /// Whether the id was issued for `repo` (a 16-bit tag: another repository's id is told
-    /// apart 65,535 times in 65,536; its stored record, once there is one, decides for sure).
-    pub fn is_for(&self, repo: &str) -> bool {
-        self.tag == repo_tag(repo)
+    /// Whether the id was issued for `repo` and `principal` (a 16-bit tag: another
+    /// repository's or owner's id is told apart 65,535 times in 65,536, on top of the id's
+    /// random bits that the other would have to know; the stored record, once there is one,
+    /// decides for sure).
+    pub fn is_for(&self, repo: &str, principal: Option<&str>) -> bool {
+        self.tag == owner_tag(repo, principal)
     }
 
     /// Whether the session is still within `timeout` of its start at `now` (the start is
@@ -135,7 +151,7 @@ mod tests {
         for _ in 0..64 {
             let id = uuid::Uuid::new_v4().hyphenated().to_string();
             assert!(is_valid_upload_id(&id), "{id}");
-            let id = Minted::issue("a/b", Algorithm::Sha512, SystemTime::now());
+            let id = Minted::issue("a/b", None, Algorithm::Sha512, SystemTime::now());
             assert!(is_valid_upload_id(&id), "{id}");
         }
         assert!(is_valid_upload_id("00000000-0000-0000-0000-000000000000"));
@@ -145,11 +161,17 @@ mod tests {
     fn minted_ids_carry_their_session() {
         let now = UNIX_EPOCH + Duration::from_secs(1_796_000_000);
         for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-            let id = Minted::issue("library/alpine", algorithm, now);
+            let id = Minted::issue("library/alpine", None, algorithm, now);
             let minted = Minted::decode(&id).expect("decodes");
             assert_eq!((minted.started, minted.algorithm), (now, algorithm));
-            assert!(minted.is_for("library/alpine"));
-            assert!(!minted.is_for("library/alpine2"));
+            assert!(minted.is_for("library/alpine", None));
+            assert!(!minted.is_for("library/alpine2", None));
+            assert!(!minted.is_for("library/alpine", Some("alice")));
+            let owned = Minted::issue("library/alpine", Some("alice"), algorithm, now);
+            let owned = Minted::decode(&owned).expect("decodes");
+            assert!(owned.is_for("library/alpine", Some("alice")));
+            assert!(!owned.is_for("library/alpine", Some("bob")));
+            assert!(!owned.is_for("library/alpine", None));
             let hour = Duration::from_secs(3600);
             assert!(minted.is_live(now, hour));
             assert!(minted.is_live(now + hour, hour));
@@ -158,8 +180,8 @@ mod tests {
             assert!(!minted.is_live(now - Duration::from_secs(61), hour));
         }
         // Two ids of one repository and second differ in their random bits.
-        let a = Minted::issue("r", Algorithm::Sha256, now);
-        let b = Minted::issue("r", Algorithm::Sha256, now);
+        let a = Minted::issue("r", None, Algorithm::Sha256, now);
+        let b = Minted::issue("r", None, Algorithm::Sha256, now);
         assert_ne!(a, b);
         assert_eq!(a[..18], b[..18], "same time, tag and version");
     }

@@ -876,6 +876,45 @@ pub async fn uploads(h: &dyn Harness) {
         ),
         "stored new session"
     );
+    assert_eq!(
+        stored.principal, None,
+        "a session opened by nobody in particular"
+    );
+    let bound = new_session("00000000-0000-4000-8000-000000000002", "kit/up")
+        .with_principal(Some("alice".into()));
+    ok(
+        &c,
+        "create_upload bound to a principal",
+        s.create_upload(&bound).await,
+    );
+    let writer = ok(
+        &c,
+        "resume the bound session",
+        s.resume_upload(&bound.id).await,
+    );
+    let claimed = writer.state().map(|state| state.principal.clone());
+    assert_eq!(claimed, Some(Some("alice".into())), "principal as claimed");
+    let saved = ok(
+        &c,
+        "save the bound session",
+        writer.save(bound.hash_state.clone()).await,
+    );
+    assert_eq!(
+        saved.principal.as_deref(),
+        Some("alice"),
+        "principal after save"
+    );
+    let stored_bound = ok(&c, "get the bound session", s.get_upload(&bound.id).await);
+    assert_eq!(
+        stored_bound.principal.as_deref(),
+        Some("alice"),
+        "stored principal"
+    );
+    ok(
+        &c,
+        "delete the bound session",
+        s.delete_upload(&bound.id).await,
+    );
 
     let mut hasher = Hasher::new(Algorithm::Sha256);
     let mut writer = ok(&c, "resume_upload", s.resume_upload(&stored.id).await);

@@ -327,6 +327,11 @@ pub struct UploadState {
     /// [`Minted`](crate::protocol::upload_id::Minted)) until it expires. It holds no bytes,
     /// and the registry treats it as absent. Backends store it like any other state.
     pub closed: bool,
+    /// Who opened it (the name of the [`Principal`](crate::auth::Principal) an authorizer
+    /// allowed), when the registry has an authorizer and the caller was not anonymous. Only
+    /// the same principal may continue the session. Backends store it opaquely; records
+    /// stored before it existed read as `None`.
+    pub principal: Option<String>,
 }
 
 impl UploadState {
@@ -347,6 +352,7 @@ impl UploadState {
             started: now,
             updated: now,
             closed: false,
+            principal: None,
         }
     }
 
@@ -367,7 +373,15 @@ impl UploadState {
             started,
             updated: started,
             closed: true,
+            principal: None,
         }
+    }
+
+    /// The same session, bound to principal `name`.
+    #[must_use]
+    pub fn with_principal(mut self, name: Option<String>) -> Self {
+        self.principal = name;
+        self
     }
 }
 

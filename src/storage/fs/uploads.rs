@@ -70,6 +70,10 @@ struct Record {
     /// A closed session's marker (absent in earlier records: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     closed: bool,
+    /// Who opened the session (absent: nobody in particular, as in records written before
+    /// sessions were bound to principals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    principal: Option<String>,
 }
 
 /// Unix milliseconds and the nanoseconds below them (times before 1970 read as 1970).
@@ -100,6 +104,7 @@ impl Record {
             updated: millis(state.updated).0,
             sub_ms_nanos: (millis(state.started).1, millis(state.updated).1),
             closed: state.closed,
+            principal: state.principal.clone(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Record {
             started: from_millis(self.started, self.sub_ms_nanos.0),
             updated: from_millis(self.updated, self.sub_ms_nanos.1),
             closed: self.closed,
+            principal: self.principal.clone(),
         })
     }
 }

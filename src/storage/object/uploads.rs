@@ -44,6 +44,9 @@ struct Record {
     /// A closed session's marker (absent in earlier records: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     closed: bool,
+    /// Who opened the session (absent in records written before sessions were bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    principal: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +108,7 @@ impl Record {
             started: from_nanos(self.started),
             updated: from_nanos(self.updated),
             closed: self.closed,
+            principal: self.principal.clone(),
         })
     }
 
@@ -160,6 +164,7 @@ pub(crate) async fn create_upload(inner: &Inner, state: &UploadState) -> Result<
         started: nanos(state.started),
         updated: nanos(state.updated),
         closed: state.closed,
+        principal: state.principal.clone(),
     };
     if inner
         .create(&record_key(&state.id), record.encode(&state.id)?)
