@@ -99,6 +99,10 @@ pub(crate) struct Inner {
     /// Claims this process released by dropping a writer, until the release is stored: a
     /// resume in this process need not wait for it.
     pub(crate) released: Mutex<Vec<String>>,
+    /// Sessions whose claim a dropped writer of this process is releasing, until it is done:
+    /// a resume here waits for it (a few requests) rather than racing it, which on a store
+    /// whose conditional PUTs are not atomic could let the release undo the new claim.
+    pub(crate) releasing: Mutex<HashMap<String, tokio::sync::watch::Receiver<()>>>,
     /// Manifest bytes by digest: content-addressed, so never stale (existence is always read
     /// from the store).
     pub(crate) manifest_cache: Mutex<HashMap<String, Bytes>>,
@@ -131,6 +135,7 @@ impl ObjectStorage {
                 prefix,
                 options: ObjectStorageOptions::default(),
                 released: Mutex::new(Vec::new()),
+                releasing: Mutex::new(HashMap::new()),
                 manifest_cache: Mutex::new(HashMap::new()),
                 cataloged: Mutex::new(HashSet::new()),
             }),
@@ -193,6 +198,7 @@ impl ObjectStorage {
                         .unwrap_or_else(PoisonError::into_inner)
                         .clone(),
                 ),
+                releasing: Mutex::new(HashMap::new()),
                 manifest_cache: Mutex::new(HashMap::new()),
                 cataloged: Mutex::new(HashSet::new()),
             }),

@@ -187,8 +187,17 @@ pub(crate) async fn get_upload(inner: &Inner, id: &str) -> Result<UploadState> {
         .state(id)
 }
 
+/// How long a resume waits for this process's own release of the session's last claim.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
 pub(crate) async fn resume_upload(inner: &Arc<Inner>, id: &str) -> Result<Box<dyn UploadWriter>> {
     check_id(id)?;
+    let releasing = lock(&inner.releasing).get(id).cloned();
+    if let Some(mut done) = releasing {
+        // Ends when the release task drops its sender. Past the wait, the claim counts as
+        // released anyway (`released`), as it always may on an atomic store.
+        let _ = tokio::time::timeout(RELEASE_WAIT, done.changed()).await;
+    }
     let key = record_key(id);
     let token = uuid::Uuid::new_v4().to_string();
     // A failed swap means the record changed: a release (try again), or another claim.
@@ -579,6 +588,11 @@ impl Drop for ObjectWriter {
             return;
         };
         let inner = Arc::clone(&self.inner);
+        let releasing_done = session.as_ref().map(|session| {
+            let (done, waiting) = tokio::sync::watch::channel(());
+            lock(&inner.releasing).insert(session.id.clone(), waiting);
+            done
+        });
         runtime.spawn(async move {
             if let Some(InFlight { chunk, task }) = in_flight {
                 let _ = task.await;
@@ -588,7 +602,17 @@ impl Drop for ObjectWriter {
             if let Some(session) = session {
                 release(&inner, &session).await;
                 lock(&inner.released).retain(|t| *t != session.token);
+                let mut releasing = lock(&inner.releasing);
+                // Unless a later drop of the same session registered its own release.
+                if releasing
+                    .get(&session.id)
+                    .zip(releasing_done.as_ref())
+                    .is_some_and(|(waiting, done)| waiting.same_channel(&done.subscribe()))
+                {
+                    releasing.remove(&session.id);
+                }
             }
+            drop(releasing_done);
         });
     }
 }
