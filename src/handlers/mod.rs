@@ -4,6 +4,7 @@
 mod base;
 mod blobs;
 mod body;
+pub(crate) mod guard;
 mod manifests;
 mod referrers;
 mod tags;
@@ -18,8 +19,8 @@ use http_body::Body;
 
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
-use crate::protocol::{query::percent_decode, Endpoint, Query};
-use crate::settings::Config;
+use crate::protocol::{path::redact_upload_id, query::percent_decode, Endpoint, Query};
+use crate::settings::{BrowserGuard, Config};
 use crate::storage::Storage;
 use crate::uploads::Sessions;
 use crate::BoxError;
@@ -91,6 +92,7 @@ impl<'a> Ctx<'a> {
 pub(crate) async fn handle<B>(
     shared: Arc<Shared>,
     config: Config,
+    guard: Arc<BrowserGuard>,
     req: Request<B>,
 ) -> Response<RegistryBody>
 where
@@ -98,6 +100,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
+    let body = body::IdleTimeout::new(body, config.body_idle_timeout);
     let path = parts.uri.path();
     shared
         .uploads
@@ -109,14 +112,22 @@ where
         headers: &parts.headers,
         query: Query::new(parts.uri.query()),
     };
-    let result = match Endpoint::parse(path) {
-        Ok(endpoint) => dispatch(ctx, body, endpoint).await,
-        Err(e) => Err(e.into()),
+    let endpoint = Endpoint::parse(path);
+    let result = match (guard::check(&guard, &parts), endpoint) {
+        (Err(refused), _) => Err(refused),
+        (Ok(()), Ok(endpoint)) => dispatch(ctx, body, endpoint).await,
+        (Ok(()), Err(e)) => Err(e.into()),
     };
     let mut response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
-            let cause = e.cause().unwrap_or("");
-            tracing::error!(method = %parts.method, path, error = %e, cause, "registry request failed");
+            // Upload ids are capabilities: neither the path nor a storage error naming the
+            // session's files may carry one into the log.
+            let cause = match endpoint {
+                Ok(Endpoint::Upload { id, .. }) => e.cause().unwrap_or("").replace(id, "<upload>"),
+                _ => e.cause().unwrap_or("").to_owned(),
+            };
+            let path = redact_upload_id(path);
+            tracing::error!(method = %parts.method, %path, error = %e, cause, "registry request failed");
         }
         let mut response = e.into_response();
         if declares_body(&parts.headers) {
@@ -128,9 +139,15 @@ where
         }
         response
     });
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
+    );
+    // Nothing under /v2/ is a page: a browser must never sniff a blob into HTML or script.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     response
 }
