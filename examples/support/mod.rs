@@ -285,8 +285,9 @@ impl Args {
 
 /// The largest request head taken, in bytes (request line and headers; HTTP/2: the decoded
 /// header list). hyper's HTTP/1 parser refuses a head that fills its read buffer (431 and
-/// close), so this is also the read buffer's cap; 64 KiB reads cost about what 2 MiB reads did
-/// on the push benchmarks (BENCHMARKS.md).
+/// close), so this is also the read buffer's cap (it was 2 MiB for fewer, larger reads on
+/// pushes; a quick run of two clients pushing 64 MiB blobs showed no loss at 64 KiB on this
+/// shared machine, where runs vary by ±20%).
 pub const MAX_HEAD: usize = 64 * 1024;
 
 /// Per HTTP/2 stream, the response bytes hyper queues ahead of a reader that does not read (a
@@ -353,10 +354,12 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
 /// - each HTTP/1.1 request head must arrive within `header_timeout` (hyper's header-read
 ///   timeout; it also closes keep-alive connections idle that long) and fit in [`MAX_HEAD`]
 ///   bytes (431 and close); HTTP/2 header lists likewise;
-/// - per slow reader, hyper queues at most about [`MAX_HEAD`] + one 64 KiB body frame on an
-///   HTTP/1.1 connection, and [`H2_MAX_SEND_BUF`] per HTTP/2 stream (at most
-///   [`H2_MAX_STREAMS`] × that per connection); what the kernel's socket buffers hold comes
-///   on top.
+/// - a reader that stops reading holds a bounded number of response bytes, whatever the blob
+///   size: hyper stops polling a body once [`MAX_HEAD`] bytes are queued on an HTTP/1.1
+///   connection, and queues at most [`H2_MAX_SEND_BUF`] per HTTP/2 stream (at most
+///   [`H2_MAX_STREAMS`] streams per connection), so what stays is the layer's frame in hand
+///   and its read-ahead (1 MiB each): about 2.1 MiB per stalled blob download (measured with
+///   200 of them), plus what the kernel's socket buffers hold (up to `tcp_wmem`).
 ///
 /// Bytes that aren't HTTP at all (a TLS ClientHello on this plain port) fail the HTTP/1 parser
 /// at once: hyper answers `400 Bad Request` and closes.
