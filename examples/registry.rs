@@ -12,13 +12,23 @@
 //! registry lists the bucket once at start, so a bad URL, a missing bucket or wrong credentials
 //! stop it there with a message instead of failing the first push.
 //!
-//! Plain HTTP/1.1 (and HTTP/2 with prior knowledge); put a TLS terminator in front to serve
-//! other hosts. One log line per request; `RUST_LOG=debug` shows more. Ctrl-C or SIGTERM stops
-//! accepting and lets open connections finish (see `support::serve`).
+//! Plain HTTP/1.1 (and HTTP/2 with prior knowledge), or HTTPS with `--tls-cert PEM --tls-key
+//! PEM` (HTTP/2 and HTTP/1.1 by ALPN). The limits that keep a few clients from holding the
+//! server (`--header-timeout`, `--body-timeout`, head size, buffered bytes per slow reader)
+//! are in `support::builder` and `support::serve_with`. Bound to loopback, only requests
+//! naming a loopback host are served (DNS rebinding); `--allow-host NAME` adds names. Requests
+//! from web pages (an `Origin` header) are refused unless `--allow-origin` allows them.
+//!
+//! One log line per request on stderr, written by a background thread (lines are dropped, not
+//! waited for, if stderr is not drained), without colours unless stderr is a terminal, and
+//! with upload ids replaced by `<upload>` (they are capabilities). `RUST_LOG=debug` shows
+//! more. Ctrl-C or SIGTERM stops accepting and lets open connections finish.
 
 mod support;
 
 use std::convert::Infallible;
+use std::io::IsTerminal;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +39,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::{service_fn, Layer, ServiceExt};
+use tower_oci::protocol::path::redact_upload_id;
 use tower_oci::OciLayer;
 use tracing_subscriber::EnvFilter;
 
@@ -41,27 +52,57 @@ async fn not_found(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let args = support::Args::parse("registry", "A standalone OCI Distribution registry.");
+    let (args, serve) = support::Args::parse_registry("A standalone OCI Distribution registry.");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Lossy: a full queue drops lines rather than stalling requests behind a stuck stderr.
+    let (log_writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(log_writer)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let fd_limit = support::raise_fd_limit();
     tracing::debug!(?fd_limit, "open-file limit");
 
+    let tls = match (&serve.tls_cert, &serve.tls_key) {
+        (Some(cert), Some(key)) => match support::tls_acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(message) => fail(&message),
+        },
+        _ => None,
+    };
+
     let layer = match &args.object_storage {
-        None => OciLayer::new(&args.root).durable(args.durable),
+        None => {
+            let layer = OciLayer::new(&args.root).durable(args.durable);
+            if let Err(err) = layer.check_storage().await {
+                fail(&format!(
+                    "--root {}: cannot create or write the storage root: {err}",
+                    args.root.display()
+                ));
+            }
+            layer
+        }
         Some(url) => match object_storage(url, &args).await {
             Ok(storage) => OciLayer::with_storage(storage),
-            Err(message) => {
-                eprintln!("error: --storage {url}: {message}");
-                std::process::exit(1)
-            }
+            Err(message) => fail(&format!("--storage {url}: {message}")),
         },
     };
+    let listener = TcpListener::bind(args.listen).await?;
+    let bound = listener.local_addr()?;
+    let mut layer = layer
+        .body_idle_timeout(serve.body_timeout)
+        .allowed_origins(serve.allow_origins.clone());
+    if let Some(hosts) = served_hosts(bound.ip(), &serve.allow_hosts) {
+        layer = layer.allowed_hosts(hosts);
+    }
     let registry = layer.layer(service_fn(not_found));
 
-    // Log method, path, status, time to the response head, and the body size when known.
+    // Log method, path (without upload ids), status, time to the response head, and the body
+    // size when known. No headers: `Authorization` and `Location` stay out.
     let app = service_fn(move |req: Request<Incoming>| {
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let method = req.method().clone();
+        let path = redact_upload_id(req.uri().path()).into_owned();
         let started = Instant::now();
         // `oneshot` polls the clone ready before calling it (never call an unpolled clone).
         let registry = registry.clone();
@@ -78,14 +119,39 @@ async fn main() -> std::io::Result<()> {
         }
     });
 
-    let listener = TcpListener::bind(args.listen).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "registry listening on http://{} (storage: {})",
-        listener.local_addr()?,
+        "registry listening on {scheme}://{bound} (storage: {})",
         args.storage_display()
     );
-    support::serve(listener, app, support::shutdown_signal()).await;
+    let serving = support::Serving {
+        tls,
+        header_timeout: serve.header_timeout,
+    };
+    support::serve_with(listener, app, support::shutdown_signal(), serving).await;
     Ok(())
+}
+
+/// Prints `message` and exits non-zero (before serving).
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
+}
+
+/// The host names served (`None`: any). Bound to loopback, the loopback names and the bound
+/// address plus `extra`, so a web page cannot reach the registry under a name of its own
+/// through DNS rebinding; bound elsewhere, any name unless `extra` lists some.
+fn served_hosts(bound: IpAddr, extra: &[String]) -> Option<Vec<String>> {
+    let mut hosts = extra.to_vec();
+    if bound.is_loopback() {
+        let address = match bound {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        hosts.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
+        hosts.push(address);
+    }
+    (!hosts.is_empty()).then_some(hosts)
 }
 
 /// Object storage at `url`, checked with one listing so that a bad bucket or credentials fail

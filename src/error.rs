@@ -42,6 +42,9 @@ pub enum ErrorCode {
     Unsupported,
     /// `TOOMANYREQUESTS`
     TooManyRequests,
+    /// `UNKNOWN`: a failure of the registry's own (every 5xx), as distribution answers; never
+    /// `UNSUPPORTED`, which tells a client the operation does not exist.
+    Unknown,
 }
 
 impl ErrorCode {
@@ -62,6 +65,7 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Unknown => "UNKNOWN",
         }
     }
 
@@ -75,6 +79,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Denied => StatusCode::FORBIDDEN,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -98,6 +103,7 @@ impl ErrorCode {
             ErrorCode::Denied => "requested access to the resource is denied",
             ErrorCode::Unsupported => "the operation is unsupported",
             ErrorCode::TooManyRequests => "too many requests",
+            ErrorCode::Unknown => "unknown error",
         }
     }
 }
@@ -156,11 +162,10 @@ impl RegistryError {
         self
     }
 
-    /// A 500 for a failure that is the registry's, not the client's. The message stays generic.
-    /// The cause (paths on disk, OS errors) is kept for the log, not sent to the client.
+    /// A 500 `UNKNOWN` for a failure that is the registry's, not the client's. The message stays
+    /// generic. The cause (paths on disk, OS errors) is kept for the log, not sent to the client.
     pub fn internal(cause: &dyn fmt::Display) -> Self {
-        let mut e = Self::new(ErrorCode::Unsupported, "internal storage error")
-            .with_status(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut e = Self::new(ErrorCode::Unknown, "internal storage error");
         e.cause = Some(cause.to_string());
         e
     }

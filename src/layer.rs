@@ -7,9 +7,10 @@ use std::time::Duration;
 use tower::Layer;
 
 use crate::auth::{Authorizer, Hook};
+use crate::handlers::guard::parse_authority;
 use crate::handlers::Shared;
 use crate::service::Oci;
-use crate::settings::Config;
+use crate::settings::{BrowserGuard, Config};
 use crate::storage::{FsStorage, Storage};
 
 /// Mounts an OCI Distribution registry at `/v2/` in front of any service.
@@ -19,6 +20,7 @@ use crate::storage::{FsStorage, Storage};
 pub struct OciLayer {
     shared: Arc<Shared>,
     config: Config,
+    guard: Arc<BrowserGuard>,
     /// Set when the storage is the default filesystem one, so `durable` can rebuild it.
     root: Option<Arc<Path>>,
 }
@@ -34,6 +36,7 @@ impl OciLayer {
                 true,
             )))),
             config: Config::default(),
+            guard: Arc::default(),
             root: Some(root),
         }
     }
@@ -43,6 +46,7 @@ impl OciLayer {
         OciLayer {
             shared: Arc::new(Shared::new(storage)),
             config: Config::default(),
+            guard: Arc::default(),
             root: None,
         }
     }
@@ -122,10 +126,96 @@ impl OciLayer {
     }
 }
 
+impl OciLayer {
+    /// How long a request body may go without sending a byte. A body that stalls longer is
+    /// cut: the request is answered `408` and its connection closed. An upload cut this way
+    /// keeps every byte acknowledged before (with a `202`) and continues from there. Also
+    /// bounds the wait for the first byte of a body. `Duration::MAX` turns it off.
+    /// Defaults to `60 s`.
+    pub fn body_idle_timeout(mut self, idle: Duration) -> Self {
+        self.config.body_idle_timeout = idle;
+        self
+    }
+
+    /// Browser origins (`scheme://host[:port]`, as a browser sends them in `Origin`) whose
+    /// requests the registry serves. A request carrying any other `Origin` is refused with 403
+    /// `DENIED` before its body is read: browsers send `Origin` with cross-site requests, even
+    /// a form `POST` that needs no CORS preflight, and registry clients never send it. To let
+    /// pages of an allowed origin read responses, add CORS headers around the layer (tower-http's
+    /// `CorsLayer`, which also answers preflights). Defaults to none: every request with an
+    /// `Origin` header is refused.
+    ///
+    /// ```
+    /// let layer = tower_oci::OciLayer::new("./registry-data")
+    ///     .allowed_origins(["https://registry-ui.example.com"]);
+    /// # let _ = layer;
+    /// ```
+    pub fn allowed_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let guard = Arc::make_mut(&mut self.guard);
+        guard.allowed_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Turns on the `Host` check: only requests whose `Host` (HTTP/2 `:authority`) names one of
+    /// `hosts` are served; others get 403 `DENIED`. An entry is a name or address with an
+    /// optional port (`localhost`, `127.0.0.1:5000`, `[::1]`); without a port it matches any.
+    /// This stops DNS rebinding, where a web page makes a browser send requests to a registry
+    /// on `127.0.0.1` under the page's own host name. Requests without any `Host` (not from a
+    /// browser) are served. An entry that is not a host name is ignored. Defaults to off: any
+    /// `Host`.
+    ///
+    /// ```
+    /// let layer = tower_oci::OciLayer::new("./registry-data")
+    ///     .allowed_hosts(["localhost", "127.0.0.1", "[::1]"]);
+    /// # let _ = layer;
+    /// ```
+    pub fn allowed_hosts<I>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let guard = Arc::make_mut(&mut self.guard);
+        guard.allowed_hosts = Some(
+            hosts
+                .into_iter()
+                .filter_map(|host| parse_authority(host.as_ref()))
+                .collect(),
+        );
+        self
+    }
+
+    /// Checks that the storage can be used: for the filesystem storage, that its root can be
+    /// created and written. Call it before serving, so a bad root fails at start with a message
+    /// rather than the first push with a 500.
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// let layer = tower_oci::OciLayer::new("/var/lib/registry");
+    /// if let Err(err) = layer.check_storage().await {
+    ///     eprintln!("error: {err}");
+    ///     std::process::exit(1);
+    /// }
+    /// # }
+    /// ```
+    pub async fn check_storage(&self) -> Result<(), crate::storage::Error> {
+        self.shared.storage.check().await
+    }
+}
+
 impl<S> Layer<S> for OciLayer {
     type Service = Oci<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Oci::from_parts(inner, Arc::clone(&self.shared), self.config)
+        Oci::from_parts(
+            inner,
+            Arc::clone(&self.shared),
+            self.config,
+            Arc::clone(&self.guard),
+        )
     }
 }

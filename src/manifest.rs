@@ -58,7 +58,8 @@ pub struct Reference {
     pub digest: Digest,
     /// True for a child manifest of an index; false for a config or layer blob.
     pub is_manifest: bool,
-    /// True for a layer with `urls` (non-distributable): it need not be in the registry.
+    /// True for a non-distributable layer (see [`is_non_distributable`]) with a non-empty `urls`:
+    /// its bytes live elsewhere, so it need not be in the registry.
     pub external: bool,
 }
 
@@ -87,8 +88,8 @@ struct RawDescriptor<'a> {
     #[serde(borrow)]
     digest: std::borrow::Cow<'a, str>,
     size: i64,
-    #[serde(default)]
-    urls: Option<Vec<serde_json::Value>>,
+    #[serde(default, borrow)]
+    urls: Option<Vec<std::borrow::Cow<'a, str>>>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +140,8 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Inval
     // inside their strings, and a manifest clients cannot parse must not be stored.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| invalid(format!("a manifest must be UTF-8 JSON: {e}")))?;
+    // First, so a case variant of a required key is named as such.
+    check_key_case(text)?;
     let raw: RawManifest<'_> = serde_json::from_str(text)
         .map_err(|e| invalid(format!("not a valid manifest document: {e}")))?;
     let header = content_type
@@ -190,7 +193,11 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Inval
                 references.push(Reference {
                     digest: descriptor(layer, &format!("layers[{i}]"))?,
                     is_manifest: false,
-                    external: layer.urls.as_ref().is_some_and(|u| !u.is_empty()),
+                    external: layer.urls.as_ref().is_some_and(|u| !u.is_empty())
+                        && layer
+                            .media_type
+                            .as_deref()
+                            .is_some_and(is_non_distributable),
                 });
             }
         }
@@ -244,6 +251,89 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Inval
     })
 }
 
+/// Layer media types whose bytes may be kept out of registries (fetched from their `urls`):
+/// the OCI non-distributable layers (deprecated, still written) and Docker's foreign layers.
+/// Only these may name a blob the registry does not hold.
+pub fn is_non_distributable(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.nondistributable.v1.tar")
+        || media_type == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+}
+
+/// Fields of the manifest and index documents, as validation reads them.
+const DOCUMENT_KEYS: &[&str] = &[
+    "schemaVersion",
+    "mediaType",
+    "artifactType",
+    "config",
+    "layers",
+    "manifests",
+    "subject",
+    "annotations",
+];
+/// Fields of a descriptor.
+const DESCRIPTOR_KEYS: &[&str] = &[
+    "mediaType",
+    "digest",
+    "size",
+    "urls",
+    "annotations",
+    "data",
+    "artifactType",
+    "platform",
+];
+
+/// Refuses a key that a case-insensitive JSON reader would take for a known field but that is
+/// not spelt exactly so (`"LAYERS"` beside `"layers"`), in the document and in each descriptor
+/// the registry validates. Go's `encoding/json` (docker, containerd, distribution) matches keys
+/// case-insensitively, so such a manifest would list references the registry never checked.
+fn check_key_case(text: &str) -> Result<(), Invalid> {
+    use serde_json::{Map, Value};
+    fn keys(object: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), Invalid> {
+        for key in object.keys() {
+            let folded = fold(key);
+            if let Some(field) = known.iter().find(|k| folded == k.to_ascii_lowercase()) {
+                if key != field {
+                    return Err(invalid(format!(
+                        "{what}: key `{key}` differs from `{field}` only in case"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+    let Ok(Value::Object(document)) = serde_json::from_str::<Value>(text) else {
+        return Ok(()); // the typed parse already refused it
+    };
+    keys(&document, DOCUMENT_KEYS, "manifest")?;
+    for field in ["config", "subject"] {
+        if let Some(Value::Object(descriptor)) = document.get(field) {
+            keys(descriptor, DESCRIPTOR_KEYS, field)?;
+        }
+    }
+    for field in ["layers", "manifests"] {
+        if let Some(Value::Array(list)) = document.get(field) {
+            for (i, item) in list.iter().enumerate() {
+                if let Value::Object(descriptor) = item {
+                    keys(descriptor, DESCRIPTOR_KEYS, &format!("{field}[{i}]"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A key as Go's case-insensitive match sees it: ASCII case folded, plus the two non-ASCII
+/// letters that fold onto ASCII ones (`ſ` onto `s`, the Kelvin sign onto `k`).
+fn fold(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
 /// Content types that say nothing about the manifest (curl's default, for instance).
 fn is_generic(ct: &str) -> bool {
     matches!(
@@ -273,7 +363,13 @@ mod tests {
         assert_eq!(m.kind, Kind::Image);
         assert_eq!(m.references.len(), 2);
         assert!(!m.references[0].external);
-        assert!(m.references[1].external);
+        // `urls` on a distributable layer type: the blob must still be in the registry.
+        assert!(!m.references[1].external);
+        let foreign = image("").replace(
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        );
+        assert!(parse(foreign.as_bytes(), None).unwrap().references[1].external);
         assert_eq!(
             m.artifact_type.as_deref(),
             Some("application/vnd.example.config")
@@ -362,5 +458,55 @@ mod tests {
         assert_eq!((m.kind, m.media_type.as_str()), (Kind::Index, OCI_INDEX));
         assert!(m.references[0].is_manifest);
         assert_eq!(m.artifact_type, None);
+    }
+
+    #[test]
+    fn urls_must_be_strings_and_count_only_for_non_distributable_layers() {
+        let foreign = |urls: &str| {
+            image("")
+                .replace(
+                    "application/vnd.oci.image.layer.v1.tar",
+                    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                )
+                .replace(r#"["https://example.com/l"]"#, urls)
+        };
+        assert!(parse(foreign("[1]").as_bytes(), None).is_err());
+        assert!(parse(foreign(r#"[{"u":"v"}]"#).as_bytes(), None).is_err());
+        assert!(parse(foreign(r#""https://example.com/l""#).as_bytes(), None).is_err());
+        let empty = parse(foreign("[]").as_bytes(), None).unwrap();
+        assert!(!empty.references[1].external);
+        assert!(parse(foreign("null").as_bytes(), None).is_ok());
+    }
+
+    #[test]
+    fn keys_differing_only_in_case_are_refused() {
+        let other = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+        let cases = [
+            // Go clients would read these layers; the registry checked the empty list.
+            image("").replace(r#""layers":["#, r#""layers":[],"LAYERS":["#),
+            image("").replace(r#""config":"#, r#""Config":"#),
+            image(r#","SUBJECT":{}"#),
+            image("").replace(r#""digest":"#, r#""Digest":"#),
+            image("").replace(r#""urls":"#, r#""URLs":"#),
+            image("").replace(
+                r#""mediaType":"application/vnd.oci.image.layer"#,
+                r#""mediatype":"application/vnd.oci.image.layer"#,
+            ),
+            // `ſ` folds onto `s` in Go's matching.
+            image("").replace(r#""size":0,"urls""#, r#""ſize":0,"urls""#),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[],"Manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{other}","size":1}}]}}"#
+            ),
+        ];
+        for body in cases {
+            let err = parse(body.as_bytes(), None).expect_err(&body);
+            assert!(err.0.contains("only in case"), "{body}: {err}");
+        }
+        // Unknown keys and keys at levels nothing validates (platform, annotations) are free.
+        assert!(parse(
+            image(r#","annotations":{"Layers":"x"},"x-Config":1"#).as_bytes(),
+            None
+        )
+        .is_ok());
     }
 }

@@ -13,7 +13,7 @@ use crate::future::ResponseFuture;
 use crate::handlers::{self, Shared};
 use crate::layer::OciLayer;
 use crate::protocol::path::is_registry_path;
-use crate::settings::Config;
+use crate::settings::{BrowserGuard, Config};
 use crate::BoxError;
 
 /// Answers OCI Distribution requests under `/v2/`; passes every other request to `S` untouched.
@@ -27,14 +27,21 @@ pub struct Oci<S> {
     inner: S,
     shared: Arc<Shared>,
     config: Config,
+    guard: Arc<BrowserGuard>,
 }
 
 impl<S> Oci<S> {
-    pub(crate) fn from_parts(inner: S, shared: Arc<Shared>, config: Config) -> Self {
+    pub(crate) fn from_parts(
+        inner: S,
+        shared: Arc<Shared>,
+        config: Config,
+        guard: Arc<BrowserGuard>,
+    ) -> Self {
         Oci {
             inner,
             shared,
             config,
+            guard,
         }
     }
 
@@ -83,6 +90,7 @@ where
         ResponseFuture::registry(Box::pin(handlers::handle(
             Arc::clone(&self.shared),
             self.config,
+            Arc::clone(&self.guard),
             req,
         )))
     }

@@ -14,6 +14,7 @@ pub(crate) struct Config {
     pub(crate) upload_timeout: Duration,
     pub(crate) max_uploads: usize,
     pub(crate) max_uploads_per_repository: usize,
+    pub(crate) body_idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -26,6 +27,20 @@ impl Default for Config {
             upload_timeout: Duration::from_secs(60 * 60),
             max_uploads: 4096,
             max_uploads_per_repository: 1024,
+            body_idle_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// Which web pages and which host names may reach the registry (the checks against a browser
+/// driven by another site: cross-site requests and DNS rebinding). Not `Copy`, so it is kept
+/// behind an `Arc` beside [`Config`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BrowserGuard {
+    /// Origins (`scheme://host[:port]`, compared ASCII case-insensitively) whose requests are
+    /// served; any other request carrying `Origin` is refused.
+    pub(crate) allowed_origins: Vec<String>,
+    /// `None`: any `Host`. Otherwise the names (lowercase, no trailing dot) with an optional
+    /// port that a request's `Host` (or HTTP/2 `:authority`) must match.
+    pub(crate) allowed_hosts: Option<Vec<(String, Option<u16>)>>,
 }

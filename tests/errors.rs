@@ -255,3 +255,29 @@ async fn hostile_requests_never_get_5xx_and_always_oci_json() {
     }
     assert!(checked > 3000, "{checked}");
 }
+
+/// A failure of the registry's own is 500 `UNKNOWN` with a generic message (never
+/// `UNSUPPORTED`, which says the operation does not exist), and nothing of the cause.
+#[tokio::test]
+async fn server_failures_are_unknown_not_unsupported() {
+    // The storage root cannot be created: a file stands where its parent should be.
+    let s = common::start_with(|_| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").expect("write");
+        let root = file.join("root");
+        std::mem::forget(dir); // kept for the server's lifetime
+        tower_oci::OciLayer::new(root)
+    })
+    .await;
+    for (method, path) in [
+        ("POST", "/v2/broken/blobs/uploads/"),
+        ("POST", "/v2/broken/blobs/uploads/?digest=sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"),
+    ] {
+        let r = s.send(method, path, &[], bytes::Bytes::from_static(b"x")).await;
+        assert!(r.status.is_server_error(), "{method} {path}: {}", r.status);
+        assert_eq!(r.error_code().as_deref(), Some("UNKNOWN"), "{:?}", r.body);
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(!body.contains("file/root"), "no paths to the client: {body}");
+    }
+}

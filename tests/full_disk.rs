@@ -110,7 +110,19 @@ async fn a_full_disk_is_507_and_recovers() {
         "a full disk is 507: {:?}",
         r.body
     );
-    assert!(r.error_code().is_some(), "an OCI error body: {:?}", r.body);
+    // distribution's code for a server-side failure; UNSUPPORTED would say the operation
+    // does not exist.
+    assert_eq!(
+        r.error_code().as_deref(),
+        Some("UNKNOWN"),
+        "an OCI error body: {:?}",
+        r.body
+    );
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(message.contains("storage is full"), "says so: {message}");
     let head = c
         .send(
             "HEAD",

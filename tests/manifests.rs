@@ -86,6 +86,75 @@ async fn missing_references_are_manifest_blob_unknown() {
 }
 
 #[tokio::test]
+async fn urls_skip_the_blob_check_only_on_non_distributable_layers() {
+    let s = start().await;
+    let cd = s.push_blob("urls", b"{}").await;
+    let missing = sha256(b"never pushed");
+    let manifest = |media_type: &str, urls: &str| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":2}},"layers":[{{"mediaType":"{media_type}","digest":"{missing}","size":12,"urls":{urls}}}]}}"#
+        )
+    };
+    let put = |m: String| async {
+        s.put_manifest("/v2/urls/manifests/t", OCI_MANIFEST, m)
+            .await
+    };
+    let gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let foreign = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    let url = r#"["https://example.com/layer"]"#;
+    // An ordinary layer with urls is still checked.
+    let r = put(manifest(gzip, url)).await;
+    assert_eq!(r.error_code().as_deref(), Some("MANIFEST_BLOB_UNKNOWN"));
+    // urls must be strings; an empty list points nowhere.
+    for bad in ["[1]", r#"[{"href":"x"}]"#, r#""https://example.com/layer""#] {
+        let r = put(manifest(foreign, bad)).await;
+        assert_eq!(r.error_code().as_deref(), Some("MANIFEST_INVALID"), "{bad}");
+    }
+    let r = put(manifest(foreign, "[]")).await;
+    assert_eq!(r.error_code().as_deref(), Some("MANIFEST_BLOB_UNKNOWN"));
+    let r = put(manifest(foreign, url)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn keys_that_differ_only_in_case_are_manifest_invalid() {
+    let s = start().await;
+    let cd = s.push_blob("case", b"{}").await;
+    let ld = s.push_blob("case", b"layer").await;
+    let missing = sha256(b"never pushed");
+    // Go clients match JSON keys case-insensitively: they would pull the LAYERS the registry
+    // never checked.
+    let smuggled = format!(
+        r#","LAYERS":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{missing}","size":12}}]"#
+    );
+    let cases = [
+        image_manifest(&cd, 2, &ld, 5, &smuggled),
+        image_manifest(&cd, 2, &ld, 5, "").replace(r#""config":"#, r#""CONFIG":"#),
+        image_manifest(&cd, 2, &ld, 5, "").replacen(r#""digest":"#, r#""DiGeSt":"#, 2),
+        image_manifest(
+            &cd,
+            2,
+            &ld,
+            5,
+            r#","Subject":{"mediaType":"x","digest":"y","size":1}"#,
+        ),
+    ];
+    for body in cases {
+        let r = s
+            .put_manifest("/v2/case/manifests/t", OCI_MANIFEST, body.clone())
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some("MANIFEST_INVALID"),
+            "{body}"
+        );
+    }
+    let r = s.get("/v2/case/manifests/t").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing was stored");
+}
+
+#[tokio::test]
 async fn index_children_must_exist() {
     let s = start().await;
     let (child, child_digest) = s.push_image("multi", "amd64", "a").await;

@@ -461,3 +461,67 @@ fn example_storage_flags_parse() {
         assert!(parse(bad).is_err(), "{bad:?} should not parse");
     }
 }
+
+#[test]
+fn registry_flags_parse() {
+    let parse = |argv: &[&str]| {
+        support::Args::try_parse_registry(argv.iter().map(|s| s.to_string()))
+            .map(|parsed| parsed.map(|(_, serve)| serve))
+    };
+    let ok = |argv: &[&str]| parse(argv).expect("ok").expect("not help");
+    // Without the new flags it serves as before: plain HTTP, the default timeouts.
+    let defaults = ok(&[]);
+    assert_eq!(defaults.tls_cert, None);
+    assert_eq!(defaults.header_timeout, Duration::from_secs(30));
+    assert_eq!(defaults.body_timeout, Duration::from_secs(60));
+    assert!(defaults.allow_hosts.is_empty() && defaults.allow_origins.is_empty());
+    let (args, _) = support::Args::try_parse_registry(
+        ["--listen", "127.0.0.1:0", "--root", "/tmp/r", "--no-fsync"]
+            .iter()
+            .map(|s| s.to_string()),
+    )
+    .expect("ok")
+    .expect("not help");
+    assert_eq!(args.root, std::path::Path::new("/tmp/r"));
+    assert!(!args.durable);
+
+    let serve = ok(&[
+        "--tls-cert=c.pem",
+        "--tls-key",
+        "k.pem",
+        "--header-timeout",
+        "2.5",
+        "--body-timeout",
+        "9",
+        "--allow-host",
+        "a.test",
+        "--allow-host",
+        "b.test:5000",
+        "--allow-origin",
+        "https://ui.test",
+    ]);
+    assert_eq!(
+        serve.tls_cert.as_deref(),
+        Some(std::path::Path::new("c.pem"))
+    );
+    assert_eq!(
+        serve.tls_key.as_deref(),
+        Some(std::path::Path::new("k.pem"))
+    );
+    assert_eq!(serve.header_timeout, Duration::from_millis(2500));
+    assert_eq!(serve.body_timeout, Duration::from_secs(9));
+    assert_eq!(serve.allow_hosts, ["a.test", "b.test:5000"]);
+    assert_eq!(serve.allow_origins, ["https://ui.test"]);
+
+    for bad in [
+        &["--tls-cert", "c.pem"][..],
+        &["--tls-key", "k.pem"],
+        &["--header-timeout", "0"],
+        &["--body-timeout", "never"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} should not parse");
+    }
+    // The other examples take none of these.
+    let other = support::Args::try_parse(["--tls-cert", "c.pem"].iter().map(|s| s.to_string()));
+    assert!(other.is_err());
+}

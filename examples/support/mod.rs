@@ -1,5 +1,5 @@
 //! Shared by the examples (this folder is not an example itself): command-line flags, the
-//! server loop, and the shutdown signal.
+//! server loop with its limits and TLS, and the shutdown signal.
 //!
 //! `tests/passthrough.rs` includes this file with `#[path]`, so its TLS-probe and graceful
 //! shutdown tests exercise exactly these builder settings and this accept loop.
@@ -7,10 +7,12 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{ArgAction, Parser};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -18,7 +20,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
 use tower::Service;
 use tower_oci::BoxError;
 
@@ -76,162 +81,342 @@ impl Args {
     }
 }
 
-impl Args {
-    /// Parses the process arguments; prints help and exits on `--help` or a bad flag.
-    pub fn parse(example: &str, about: &str) -> Args {
-        let usage = format!(
-            "{about}\n\n\
-             Usage: cargo run --release --example {example} -- [--listen ADDR] [--root DIR | --storage URL] [--no-fsync] [--upload-lease SECS]\n\n\
-             Options:\n  \
-             --listen ADDR        address to listen on [default: 127.0.0.1:5000]\n  \
-             --root DIR           where blobs and manifests are stored on local disk [default: ./registry-data]\n  \
-             --storage URL        file:///DIR (the same as --root DIR), or object storage (registry example,\n                       \
-             --features object-store): s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX;\n                       \
-             endpoint and credentials from the environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)\n  \
-             --no-fsync           don't fsync writes: faster, but a crash can lose acknowledged pushes\n  \
-             --upload-lease SECS  object storage: how long a replica holds an upload it is writing\n  \
-             -h, --help           print this help"
-        );
-        match Args::try_parse(std::env::args().skip(1)) {
-            Ok(Some(args)) if args.object_storage.is_some() && example != "registry" => {
-                eprintln!(
-                    "error: --storage {}: object storage is served by the registry example only \
-                     (cargo run --features object-store --example registry -- --storage URL)",
-                    args.storage_display()
-                );
-                std::process::exit(2)
-            }
-            Ok(Some(args)) => args,
-            Ok(None) => {
-                println!("{usage}");
-                std::process::exit(0)
-            }
-            Err(message) => {
-                eprintln!("error: {message}\n\n{usage}");
-                std::process::exit(2)
-            }
-        }
-    }
+/// The flags as clap reads them; [`Args`] is what they mean.
+#[derive(clap::Args, Debug)]
+struct StorageFlags {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
+    listen: SocketAddr,
+    /// Where blobs and manifests are stored on local disk [default: ./registry-data]
+    #[arg(long, value_name = "DIR", conflicts_with = "storage")]
+    root: Option<PathBuf>,
+    /// file:///DIR (the same as --root DIR), or object storage (registry example,
+    /// --features object-store): s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX;
+    /// endpoint and credentials from the environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)
+    #[arg(long, value_name = "URL", value_parser = parse_storage)]
+    storage: Option<Storage>,
+    /// Don't fsync writes: faster, but a crash can lose acknowledged pushes
+    #[arg(long = "no-fsync", action = ArgAction::SetFalse)]
+    durable: bool,
+    /// Object storage: how long a replica holds an upload it is writing
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    upload_lease: Option<Duration>,
+}
 
-    /// `Ok(None)` means `--help`.
-    pub fn try_parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-        let mut args = Args {
-            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
-            root: PathBuf::from("./registry-data"),
-            durable: true,
-            object_storage: None,
-            upload_lease: None,
-        };
-        let (mut root_given, mut storage_given) = (false, false);
-        while let Some(arg) = argv.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-                None => (arg, None),
-            };
-            match flag.as_str() {
-                "--storage" => {
-                    let value = inline
-                        .or_else(|| argv.next())
-                        .ok_or_else(|| format!("{flag} needs a value"))?;
-                    storage_given = true;
-                    let (scheme, rest) = value.split_once("://").ok_or_else(|| {
-                        format!(
-                            "--storage {value:?}: not a URL; give file:///DIR, s3://BUCKET/PREFIX, \
-                             gs://BUCKET/PREFIX or az://CONTAINER/PREFIX (or --root DIR)"
-                        )
-                    })?;
-                    let scheme = scheme.to_ascii_lowercase();
-                    if scheme == "file" {
-                        // file:///DIR (an empty host) or file://localhost/DIR.
-                        let path = rest.strip_prefix("localhost").unwrap_or(rest);
-                        if !path.starts_with('/') {
-                            return Err(format!(
-                                "--storage {value:?}: a file URL needs an absolute path (file:///DIR)"
-                            ));
-                        }
-                        args.root = PathBuf::from(path);
-                    } else if OBJECT_STORE_SCHEMES.contains(&scheme.as_str()) {
-                        if scheme != "memory" && (rest.is_empty() || rest.starts_with('/')) {
-                            return Err(format!("--storage {value:?}: no bucket in the URL"));
-                        }
-                        args.object_storage = Some(value);
-                    } else {
-                        return Err(format!(
-                            "--storage {value:?}: unknown scheme {scheme:?}; expected file, s3, gs or az"
-                        ));
-                    }
-                }
-                "--upload-lease" => {
-                    let value = inline
-                        .or_else(|| argv.next())
-                        .ok_or_else(|| format!("{flag} needs a value"))?;
-                    let secs: f64 = value
-                        .parse()
-                        .ok()
-                        .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                        .ok_or_else(|| format!("--upload-lease {value:?}: expected seconds > 0"))?;
-                    args.upload_lease = Some(Duration::from_secs_f64(secs));
-                }
-                "--listen" | "--root" => {
-                    let value = inline
-                        .or_else(|| argv.next())
-                        .ok_or_else(|| format!("{flag} needs a value"))?;
-                    if flag == "--listen" {
-                        args.listen = value
-                            .parse()
-                            .map_err(|err| format!("--listen {value:?}: {err}"))?;
-                    } else {
-                        root_given = true;
-                        args.root = PathBuf::from(value);
-                    }
-                }
-                "--no-fsync" if inline.is_none() => args.durable = false,
-                "-h" | "--help" => return Ok(None),
-                _ => return Err(format!("unexpected argument {flag:?}")),
-            }
+#[derive(Clone, Debug)]
+enum Storage {
+    Dir(PathBuf),
+    Object(String),
+}
+
+fn parse_storage(value: &str) -> Result<Storage, String> {
+    let (scheme, rest) = value.split_once("://").ok_or_else(|| {
+        "not a URL; give file:///DIR, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or \
+         az://CONTAINER/PREFIX (or --root DIR)"
+            .to_owned()
+    })?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme == "file" {
+        // file:///DIR (an empty host) or file://localhost/DIR.
+        let path = rest.strip_prefix("localhost").unwrap_or(rest);
+        if !path.starts_with('/') {
+            return Err("a file URL needs an absolute path (file:///DIR)".to_owned());
         }
-        if root_given && storage_given {
-            return Err("give --root DIR or --storage URL, not both".to_owned());
+        Ok(Storage::Dir(PathBuf::from(path)))
+    } else if OBJECT_STORE_SCHEMES.contains(&scheme.as_str()) {
+        if scheme != "memory" && (rest.is_empty() || rest.starts_with('/')) {
+            return Err("no bucket in the URL".to_owned());
+        }
+        Ok(Storage::Object(value.to_owned()))
+    } else {
+        Err(format!(
+            "unknown scheme {scheme:?}; expected file, s3, gs or az"
+        ))
+    }
+}
+
+/// Seconds > 0, fractions allowed.
+fn parse_secs(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| "expected seconds > 0".to_owned())
+}
+
+impl StorageFlags {
+    fn into_args(self) -> Result<Args, String> {
+        let mut args = Args {
+            listen: self.listen,
+            root: self
+                .root
+                .unwrap_or_else(|| PathBuf::from("./registry-data")),
+            durable: self.durable,
+            object_storage: None,
+            upload_lease: self.upload_lease,
+        };
+        match self.storage {
+            Some(Storage::Dir(dir)) => args.root = dir,
+            Some(Storage::Object(url)) => args.object_storage = Some(url),
+            None => {}
         }
         if args.upload_lease.is_some() && args.object_storage.is_none() {
             return Err(
                 "--upload-lease applies to object storage only (--storage s3://…)".to_owned(),
             );
         }
-        Ok(Some(args))
+        Ok(args)
     }
 }
 
-/// HTTP/1.1, plus HTTP/2 with prior knowledge (`curl --http2-prior-knowledge`).
+#[derive(Parser, Debug)]
+#[command(disable_version_flag = true)]
+struct ExampleFlags {
+    #[command(flatten)]
+    storage: StorageFlags,
+}
+
+/// What `examples/registry` takes besides [`Args`]: how it serves on a network.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. HTTP/2 and
+    /// HTTP/1.1 by ALPN
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, RSA or SEC1)
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A connection must send its first request (TLS handshake included) within this, and each
+    /// later HTTP/1.1 request head too; else it is closed
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
+    pub header_timeout: Duration,
+    /// A request body that sends nothing for this long is cut (the upload keeps its
+    /// acknowledged bytes)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "60")]
+    pub body_timeout: Duration,
+    /// Also serve requests naming this host (name or address, optionally :PORT). Bound to
+    /// loopback, only loopback names are served unless added; bound elsewhere, any Host is
+    /// unless this is given. Repeatable
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// Serve requests from web pages of this origin (scheme://host[:port]); other requests
+    /// carrying an Origin header are refused. Repeatable
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
+    // Authentication flags (--htpasswd, --policy, --anonymous-pull, --token-key) go here.
+}
+
+#[derive(Parser, Debug)]
+#[command(disable_version_flag = true)]
+struct RegistryFlags {
+    #[command(flatten)]
+    storage: StorageFlags,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Parses `argv` (without the program name) as `F`: `Ok(None)` is `--help`, `Err` a message.
+fn try_parse_flags<F: Parser>(argv: impl Iterator<Item = String>) -> Result<Option<F>, String> {
+    match F::try_parse_from(std::iter::once(String::from("example")).chain(argv)) {
+        Ok(flags) => Ok(Some(flags)),
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Parses the process arguments as `F` for example `name`; prints help and exits on `--help`
+/// or a bad flag.
+fn parse_flags<F: Parser>(name: &'static str, about: &'static str) -> F {
+    let command = F::command().name(name).about(about).after_help(format!(
+        "Run with: cargo run --release --example {name} -- [OPTIONS]"
+    ));
+    let matches = command.get_matches();
+    F::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn exit_with(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2)
+}
+
+impl Args {
+    /// Parses the process arguments; prints help and exits on `--help` or a bad flag.
+    pub fn parse(example: &'static str, about: &'static str) -> Args {
+        let flags: ExampleFlags = parse_flags(example, about);
+        match flags.storage.into_args() {
+            Ok(args) if args.object_storage.is_some() => exit_with(&format!(
+                "--storage {}: object storage is served by the registry example only \
+                 (cargo run --features object-store --example registry -- --storage URL)",
+                args.storage_display()
+            )),
+            Ok(args) => args,
+            Err(message) => exit_with(&message),
+        }
+    }
+
+    /// `Ok(None)` means `--help`.
+    pub fn try_parse(argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+        match try_parse_flags::<ExampleFlags>(argv)? {
+            Some(flags) => flags.storage.into_args().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The registry example's flags: these and [`ServeArgs`].
+    pub fn parse_registry(about: &'static str) -> (Args, ServeArgs) {
+        let flags: RegistryFlags = parse_flags("registry", about);
+        match flags.storage.into_args() {
+            Ok(args) => (args, flags.serve),
+            Err(message) => exit_with(&message),
+        }
+    }
+
+    /// [`Args::parse_registry`] on `argv`; `Ok(None)` means `--help`.
+    pub fn try_parse_registry(
+        argv: impl Iterator<Item = String>,
+    ) -> Result<Option<(Args, ServeArgs)>, String> {
+        match try_parse_flags::<RegistryFlags>(argv)? {
+            Some(flags) => Ok(Some((flags.storage.into_args()?, flags.serve))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The largest request head taken, in bytes (request line and headers; HTTP/2: the decoded
+/// header list). hyper's HTTP/1 parser refuses a head that fills its read buffer (431 and
+/// close), so this is also the read buffer's cap (it was 2 MiB for fewer, larger reads on
+/// pushes; a quick run of two clients pushing 64 MiB blobs showed no loss at 64 KiB on this
+/// shared machine, where runs vary by ±20%).
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// Per HTTP/2 stream, the response bytes hyper queues ahead of a reader that does not read (a
+/// stream's share of what one slow reader can hold; hyper's default is 400 KiB).
+pub const H2_MAX_SEND_BUF: usize = 64 * 1024;
+
+/// HTTP/2 streams at once per connection (hyper's default, made explicit: it multiplies
+/// [`H2_MAX_SEND_BUF`]).
+pub const H2_MAX_STREAMS: u32 = 200;
+
+/// HTTP/2 flow-control windows a client may fill before the registry reads (hyper's defaults).
+pub const H2_STREAM_WINDOW: u32 = 1024 * 1024;
+/// See [`H2_STREAM_WINDOW`].
+pub const H2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
+/// How the server loop serves: TLS or not, and its timeouts.
+#[derive(Clone)]
+pub struct Serving {
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsAcceptor>,
+    /// See [`ServeArgs::header_timeout`].
+    pub header_timeout: Duration,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            tls: None,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A TLS acceptor for a certificate chain and key in PEM files, offering HTTP/2 and HTTP/1.1
+/// by ALPN. rustls on ring.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "--tls-cert {}: no CERTIFICATE in the file",
+            cert.display()
+        ));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// HTTP/1.1, plus HTTP/2 (by ALPN over TLS, with prior knowledge over plain TCP), with the
+/// limits that keep a few clients from holding the server:
 ///
-/// The timer turns on hyper's default 30 s header-read timeout, so a client that sends half a
-/// request head and goes quiet is dropped. Bytes that aren't HTTP at all (a TLS ClientHello on
-/// this plain port) fail the HTTP/1 parser at once: hyper answers `400 Bad Request` and closes.
-pub fn builder() -> auto::Builder<TokioExecutor> {
+/// - each HTTP/1.1 request head must arrive within `header_timeout` (hyper's header-read
+///   timeout; it also closes keep-alive connections idle that long) and fit in [`MAX_HEAD`]
+///   bytes (431 and close); HTTP/2 header lists likewise;
+/// - a reader that stops reading holds a bounded number of response bytes, whatever the blob
+///   size: hyper stops polling a body once [`MAX_HEAD`] bytes are queued on an HTTP/1.1
+///   connection, and queues at most [`H2_MAX_SEND_BUF`] per HTTP/2 stream (at most
+///   [`H2_MAX_STREAMS`] streams per connection), so what stays is the layer's frame in hand
+///   and its read-ahead (1 MiB each): about 2.1 MiB per stalled blob download (measured with
+///   200 of them), plus what the kernel's socket buffers hold (up to `tcp_wmem`).
+///
+/// Bytes that aren't HTTP at all (a TLS ClientHello on this plain port) fail the HTTP/1 parser
+/// at once: hyper answers `400 Bad Request` and closes.
+pub fn builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Reads of up to 2 MiB (hyper's default cap is about 400 KiB) mean fewer syscalls and larger
-    // frames on big pushes: about 10% more throughput with two clients pushing 64 MiB blobs
-    // (bench figures in BENCHMARKS.md). A connection only grows its buffer while data streams in.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .max_buf_size(2 * 1024 * 1024);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD as u32)
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_send_buf_size(H2_MAX_SEND_BUF)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        // Pings find peers that vanished without closing (their streams would stay open).
+        .keep_alive_interval(Duration::from_secs(60));
     builder
 }
 
-/// Serves `svc` on `listener` until `shutdown` completes, then stops accepting and gives open
-/// connections [`GRACE_PERIOD`] to finish (idle keep-alive connections close at once).
+/// Serves `svc` on `listener` over plain HTTP with the default timeouts; see [`serve_with`].
 pub async fn serve<S, B>(listener: TcpListener, svc: S, shutdown: impl Future<Output = ()>)
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let builder = builder();
+    serve_with(listener, svc, shutdown, Serving::default()).await
+}
+
+/// Serves `svc` on `listener` until `shutdown` completes, then stops accepting and gives open
+/// connections [`GRACE_PERIOD`] to finish (idle keep-alive connections close at once).
+///
+/// A connection must deliver its first request (its TLS handshake, the HTTP/2 preface and the
+/// first request head) within `header_timeout` of being accepted, or it is closed: hyper's own
+/// header-read timeout starts only once the first bytes are in, so a connection that sends
+/// nothing, or less than a preface, would otherwise hold its descriptor for ever.
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    svc: S,
+    shutdown: impl Future<Output = ()>,
+    serving: Serving,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let builder = Arc::new(builder(serving.header_timeout));
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -247,13 +432,21 @@ where
             },
             () = &mut shutdown => break,
         };
-        // TowerToHyperService clones `svc` per request and polls it ready before calling.
-        let conn =
-            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(svc.clone()));
-        let conn = graceful.watch(conn.into_owned());
+        let deadline = tokio::time::Instant::now() + serving.header_timeout;
+        let (builder, tls, svc) = (Arc::clone(&builder), serving.tls.clone(), svc.clone());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(%err, "connection ended with an error");
+            match tls {
+                None => serve_connection(tcp, &builder, svc, watcher, deadline).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => {
+                            serve_connection(tls, &builder, svc, watcher, deadline).await
+                        }
+                        Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake not done in time: closed"),
+                    }
+                }
             }
         });
     }
@@ -262,6 +455,50 @@ where
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(GRACE_PERIOD) => tracing::warn!("grace period over, dropping the rest"),
+    }
+}
+
+/// Serves one connection; closes it at `deadline` unless a first request has arrived by then.
+async fn serve_connection<I, S, B>(
+    io: I,
+    builder: &auto::Builder<TokioExecutor>,
+    svc: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    deadline: tokio::time::Instant,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let first_request = Arc::new(Notify::new());
+    // TowerToHyperService clones `svc` per request and polls it ready before calling.
+    let hyper_svc = TowerToHyperService::new(svc);
+    let seen = Arc::clone(&first_request);
+    let counted = hyper::service::service_fn(move |req: Request<Incoming>| {
+        seen.notify_one();
+        hyper::service::Service::call(&hyper_svc, req)
+    });
+    let conn = watcher.watch(
+        builder
+            .serve_connection(TokioIo::new(io), counted)
+            .into_owned(),
+    );
+    let in_time = async {
+        tokio::time::timeout_at(deadline, first_request.notified())
+            .await
+            .is_ok()
+    };
+    tokio::select! {
+        result = conn => {
+            if let Err(err) = result {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+        }
+        false = in_time => tracing::debug!("no request in time: connection closed"),
     }
 }
 

@@ -1,13 +1,17 @@
 //! Reading request bodies: streamed through a hash into an upload, or buffered with a cap.
 
-use std::future::poll_fn;
+use std::fmt;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use http_body::Body;
-
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::{Algorithm, Digest, Hasher};
@@ -16,10 +20,102 @@ use crate::BoxError;
 
 /// Why a body could not be read.
 fn body_error(e: BoxError) -> RegistryError {
+    if let Some(stalled) = e.downcast_ref::<Stalled>() {
+        // Answered (if the client still reads) and the connection closed, since the rest of
+        // the body is never read.
+        return RegistryError::new(ErrorCode::BlobUploadInvalid, stalled.to_string())
+            .with_status(StatusCode::REQUEST_TIMEOUT);
+    }
     RegistryError::new(
         ErrorCode::BlobUploadInvalid,
         format!("reading the request body failed: {e}"),
     )
+}
+
+/// The error of a body that sent nothing for its idle timeout.
+#[derive(Debug)]
+pub(crate) struct Stalled(Duration);
+
+impl fmt::Display for Stalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the request body sent nothing for {} s; bytes acknowledged before are kept",
+            self.0.as_secs_f64()
+        )
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+pin_project! {
+    /// A request body that fails with [`Stalled`] when no frame arrives for `idle`.
+    ///
+    /// The timer is armed on the first pending poll and moved on lazily: a frame only records
+    /// when it arrived, and the timer is reset only when it fires before the latest deadline,
+    /// so a steady body costs one reset per idle period, not one per frame.
+    pub(crate) struct IdleTimeout<B> {
+        #[pin]
+        body: B,
+        idle: Duration,
+        last_frame: Instant,
+        // Boxed: `Sleep` is !Unpin and large; allocated on the first pending poll.
+        timer: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<B> IdleTimeout<B> {
+    pub(crate) fn new(body: B, idle: Duration) -> Self {
+        IdleTimeout {
+            body,
+            idle,
+            last_frame: Instant::now(),
+            timer: None,
+        }
+    }
+}
+
+impl<B> Body for IdleTimeout<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if let Poll::Ready(frame) = this.body.poll_frame(cx) {
+            *this.last_frame = Instant::now();
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        // `Duration::MAX` (or any deadline past what the clock holds) is no timeout.
+        let Some(deadline) = this.last_frame.checked_add(*this.idle) else {
+            return Poll::Pending;
+        };
+        loop {
+            let timer = this
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            ready!(timer.as_mut().poll(cx));
+            if timer.deadline() >= deadline {
+                return Poll::Ready(Some(Err(Box::new(Stalled(*this.idle)))));
+            }
+            // It fired for an earlier frame's deadline: frames came since, so move it on.
+            timer.as_mut().reset(deadline);
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The next non-empty data frame (trailers are skipped); `None` at the end of the body.

@@ -4,6 +4,7 @@
 mod base;
 mod blobs;
 mod body;
+pub(crate) mod guard;
 mod manifests;
 mod referrers;
 mod tags;
@@ -19,8 +20,10 @@ use http_body::Body;
 use crate::auth::{Access, Actions, Authorizer, Decision, Hook, Principal};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
-use crate::protocol::{name::is_valid_name, query::percent_decode, Endpoint, Query};
-use crate::settings::Config;
+use crate::protocol::{
+    name::is_valid_name, path::redact_upload_id, query::percent_decode, Endpoint, Query,
+};
+use crate::settings::{BrowserGuard, Config};
 use crate::storage::Storage;
 use crate::uploads::Sessions;
 use crate::BoxError;
@@ -132,6 +135,7 @@ impl<'a> Ctx<'a> {
 pub(crate) async fn handle<B>(
     shared: Arc<Shared>,
     config: Config,
+    guard: Arc<BrowserGuard>,
     req: Request<B>,
 ) -> Response<RegistryBody>
 where
@@ -139,6 +143,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = req.into_parts();
+    let body = body::IdleTimeout::new(body, config.body_idle_timeout);
     // The path and query are read from a clone (a reference count), so the head stays free to
     // take the principal into its extensions.
     let uri = parts.uri.clone();
@@ -148,8 +153,10 @@ where
         .start_sweeper(&shared.storage, config.upload_timeout);
     let query = Query::new(uri.query());
     let mut principal = None;
-    let result = match Endpoint::parse(path) {
-        Ok(endpoint) => match authorize(&shared, &parts, endpoint, query).await {
+    let endpoint = Endpoint::parse(path);
+    let result = match (guard::check(&guard, &parts), endpoint) {
+        (Err(refused), _) => Err(refused),
+        (Ok(()), Ok(endpoint)) => match authorize(&shared, &parts, endpoint, query).await {
             Ok(allowed) => {
                 if let Some(p) = &allowed {
                     parts.extensions.insert(p.clone());
@@ -168,12 +175,18 @@ where
             }
             Err(e) => Err(e),
         },
-        Err(e) => Err(e.into()),
+        (Ok(()), Err(e)) => Err(e.into()),
     };
     let mut response = result.unwrap_or_else(|e| {
         if e.status().is_server_error() {
-            let cause = e.cause().unwrap_or("");
-            tracing::error!(method = %parts.method, path, error = %e, cause, "registry request failed");
+            // Upload ids are capabilities: neither the path nor a storage error naming the
+            // session's files may carry one into the log.
+            let cause = match endpoint {
+                Ok(Endpoint::Upload { id, .. }) => e.cause().unwrap_or("").replace(id, "<upload>"),
+                _ => e.cause().unwrap_or("").to_owned(),
+            };
+            let path = redact_upload_id(path);
+            tracing::error!(method = %parts.method, %path, error = %e, cause, "registry request failed");
         }
         let mut response = e.into_response();
         if declares_body(&parts.headers) {
@@ -185,9 +198,15 @@ where
         }
         response
     });
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
+    );
+    // Nothing under /v2/ is a page: a browser must never sniff a blob into HTML or script.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     if let Some(principal) = principal {
         response.extensions_mut().insert(principal);

@@ -278,9 +278,57 @@ pub fn is_registry_path(path: &str) -> bool {
     path == "/v2" || path.starts_with("/v2/")
 }
 
+/// `path` fit for a log line: the upload id of a session path (`/v2/<name>/blobs/uploads/<id>`)
+/// is replaced by `<upload>`. An upload id is a capability (whoever knows it may write to and
+/// complete the session), so it stays out of logs; every other path is returned as is.
+///
+/// ```
+/// use tower_oci::protocol::path::redact_upload_id;
+///
+/// let path = "/v2/a/b/blobs/uploads/4b4a7c4e-0d2b-4f7e-9a51-3c7f0e1d2a6b";
+/// assert_eq!(redact_upload_id(path), "/v2/a/b/blobs/uploads/<upload>");
+/// assert_eq!(redact_upload_id("/v2/a/blobs/uploads/"), "/v2/a/blobs/uploads/");
+/// ```
+pub fn redact_upload_id(path: &str) -> std::borrow::Cow<'_, str> {
+    const SESSIONS: &str = "/blobs/uploads/";
+    match Endpoint::parse(path) {
+        Ok(Endpoint::Upload { name, .. }) => format!("/v2/{name}{SESSIONS}<upload>").into(),
+        Ok(_) | Err(PathError::NotRegistry) => path.into(),
+        // Not a valid path, but it may still carry an id (a real one with something appended):
+        // cut after the last `/blobs/uploads/` when anything follows it.
+        Err(_) => match path
+            .rfind(SESSIONS)
+            .map(|at| path.split_at(at + SESSIONS.len()))
+        {
+            Some((kept, id)) if !id.is_empty() => format!("{kept}<upload>").into(),
+            _ => path.into(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_ids_are_redacted_from_logged_paths() {
+        let session = format!("/v2/a/blobs/b/blobs/uploads/{ID}");
+        assert_eq!(
+            redact_upload_id(&session),
+            "/v2/a/blobs/b/blobs/uploads/<upload>"
+        );
+        let broken = format!("/v2/a/blobs/uploads/{ID}/x");
+        assert_eq!(redact_upload_id(&broken), "/v2/a/blobs/uploads/<upload>");
+        for kept in [
+            "/v2/a/blobs/uploads/",
+            "/v2/a/manifests/latest",
+            "/v2/",
+            "/index.html",
+            "/v2/a/blobs/uploads",
+        ] {
+            assert_eq!(redact_upload_id(kept), kept);
+        }
+    }
 
     const D256: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     const ID: &str = "4b4a7c4e-0d2b-4f7e-9a51-3c7f0e1d2a6b";

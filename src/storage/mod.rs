@@ -414,4 +414,13 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
         digest: &'a Digest,
         options: DeleteContentOptions,
     ) -> BoxFuture<'a, Result<()>>;
+
+    // ---- start-up ----
+
+    /// Checks that the store can be used (a filesystem root can be created and written, say),
+    /// so a host can refuse to start on a store that would fail every push. The default does
+    /// nothing.
+    fn check(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

@@ -65,6 +65,8 @@ pub struct RegistryProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub root: PathBuf,
+    /// Everything the registry wrote to stderr so far (its log).
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl RegistryProcess {
@@ -75,9 +77,19 @@ impl RegistryProcess {
 
     /// Starts the registry on `root` with these extra flags; waits for its address line.
     pub fn start_with(root: &Path, extra: &[&str]) -> RegistryProcess {
+        RegistryProcess::try_start_with(root, extra, &[]).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`RegistryProcess::start_with`] with environment variables (`RUST_LOG`, say), or `Err`
+    /// with the registry's exit status and stderr if it exits before it listens.
+    pub fn try_start_with(
+        root: &Path,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Result<RegistryProcess, String> {
         let mut args: Vec<&std::ffi::OsStr> = vec!["--root".as_ref(), root.as_os_str()];
         args.extend(extra.iter().map(std::ffi::OsStr::new));
-        RegistryProcess::spawn(&args, &[], root).unwrap_or_else(|err| panic!("{err}"))
+        RegistryProcess::spawn(&args, env, root)
     }
 
     /// Starts the registry with `--storage url` (object storage), these extra flags and
@@ -107,8 +119,8 @@ impl RegistryProcess {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -134,7 +146,10 @@ impl RegistryProcess {
             let mut lines = BufReader::new(stdout).lines();
             let mut tx = Some(tx);
             while let Some(Ok(line)) = lines.next() {
-                if let Some(rest) = line.strip_prefix("registry listening on http://") {
+                let rest = line
+                    .strip_prefix("registry listening on http://")
+                    .or_else(|| line.strip_prefix("registry listening on https://"));
+                if let Some(rest) = rest {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
@@ -166,6 +181,7 @@ impl RegistryProcess {
             child,
             addr,
             root: root.to_owned(),
+            stderr: kept,
         })
     }
 

@@ -207,6 +207,24 @@ fn invalid_upload_id(id: &str) -> Error {
 }
 
 impl Storage for FsStorage {
+    /// Creates the root and its temp directory, then writes and removes a file there.
+    fn check(&self) -> BoxFuture<'_, Result<()>> {
+        let tmp = self.layout.tmp();
+        let probe = self.temp.next();
+        Box::pin(write::blocking(move || {
+            use std::io::Write;
+            std::fs::create_dir_all(&tmp).map_err(write::io_error(&tmp))?;
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+                .and_then(|mut file| file.write_all(b"probe").and_then(|()| file.sync_data()));
+            let removed = std::fs::remove_file(&probe);
+            written.map_err(write::io_error(&probe))?;
+            removed.map_err(write::io_error(&probe))
+        }))
+    }
+
     fn get_blob<'a>(
         &'a self,
         repo: &'a str,
