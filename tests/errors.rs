@@ -270,8 +270,12 @@ async fn server_failures_are_unknown_not_unsupported() {
         tower_oci::OciLayer::new(root)
     })
     .await;
+    // A session stores nothing before its first byte: the PATCH is what meets the storage.
+    let r = s.empty("POST", "/v2/broken/blobs/uploads/").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let session = r.header("location").expect("location").to_owned();
     for (method, path) in [
-        ("POST", "/v2/broken/blobs/uploads/"),
+        ("PATCH", session.as_str()),
         ("POST", "/v2/broken/blobs/uploads/?digest=sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"),
     ] {
         let r = s.send(method, path, &[], bytes::Bytes::from_static(b"x")).await;
