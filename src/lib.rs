@@ -77,6 +77,7 @@ pub mod protocol;
 mod service;
 mod settings;
 pub mod storage;
+mod telemetry;
 mod uploads;
 
 pub use body::{RegistryBody, ResponseBody};

@@ -205,6 +205,10 @@ pub struct ServeArgs {
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
     // Authentication flags (--htpasswd, --policy, --anonymous-pull, --token-key) go here.
+    /// Serve Prometheus metrics (text format) at GET /metrics, outside /v2/ (needs the crate
+    /// feature `metrics`)
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 #[derive(Parser, Debug)]

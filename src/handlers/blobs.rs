@@ -7,6 +7,7 @@ use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::{ByteRange, DigestRef};
 use crate::storage::{GetOptions, Span};
+use crate::telemetry;
 
 fn blob_unknown(digest: DigestRef<'_>) -> RegistryError {
     RegistryError::from_code(ErrorCode::BlobUnknown)
@@ -64,7 +65,10 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Han
         );
     }
     let body = match found.body {
-        Some(reader) if !head => RegistryBody::blob(reader),
+        Some(reader) if !head => {
+            telemetry::blob_bytes_sent(len);
+            RegistryBody::blob(reader)
+        }
         _ => RegistryBody::empty(),
     };
     finish(builder, body)

@@ -16,6 +16,7 @@ use tokio::time::{Instant, Sleep};
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::{Algorithm, Digest, Hasher};
 use crate::storage::{BlobReader, UploadWriter};
+use crate::telemetry;
 use crate::BoxError;
 
 /// Why a body could not be read.
@@ -191,6 +192,7 @@ where
     }
     // The tail (or a small body) is hashed here: less than one batch.
     batch.iter().for_each(|data| hasher.update(data));
+    telemetry::blob_bytes_received(written);
     Ok(written)
 }
 

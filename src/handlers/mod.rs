@@ -12,19 +12,22 @@ mod uploads;
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
+use tracing::Instrument;
 
 use crate::auth::{Access, Actions, Authorizer, Decision, Hook, Principal};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::{
-    name::is_valid_name, path::redact_upload_id, query::percent_decode, Endpoint, Query,
+    name::is_valid_name, path::redact_upload_id, query::percent_decode, Endpoint, PathError, Query,
 };
 use crate::settings::{BrowserGuard, Config};
-use crate::storage::Storage;
+use crate::storage::{Instrumented, Storage};
+use crate::telemetry;
 use crate::uploads::Sessions;
 use crate::BoxError;
 
@@ -39,8 +42,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(storage: Arc<dyn Storage>) -> Self {
+        telemetry::describe();
         Shared {
-            storage,
+            // Every operation traced and measured, whatever the backend.
+            storage: Arc::new(Instrumented(storage)),
             uploads: Arc::new(Sessions::default()),
             authorizer: Hook::default(),
         }
@@ -132,7 +137,77 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The `endpoint` label and span field of a request.
+fn endpoint_kind(endpoint: &Result<Endpoint<'_>, PathError>) -> &'static str {
+    match endpoint {
+        Ok(Endpoint::Base) => "base",
+        Ok(Endpoint::Catalog) => "catalog",
+        Ok(Endpoint::Tags { .. }) => "tags",
+        Ok(Endpoint::Manifest { .. }) => "manifest",
+        Ok(Endpoint::Blob { .. }) => "blob",
+        Ok(Endpoint::UploadStart { .. }) => "upload_start",
+        Ok(Endpoint::Upload { .. }) => "upload",
+        Ok(Endpoint::Referrers { .. }) => "referrers",
+        Err(_) => "invalid",
+    }
+}
+
+/// Answers one registry request inside its `oci_request` span, and counts it.
 pub(crate) async fn handle<B>(
+    shared: Arc<Shared>,
+    config: Config,
+    guard: Arc<BrowserGuard>,
+    req: Request<B>,
+) -> Response<RegistryBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let started = Instant::now();
+    let method = req.method().clone();
+    let endpoint = Endpoint::parse(req.uri().path());
+    let kind = endpoint_kind(&endpoint);
+    let span = tracing::info_span!(
+        "oci_request",
+        method = %method,
+        endpoint = kind,
+        repository = tracing::field::Empty,
+        reference = tracing::field::Empty,
+        principal = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        if let Ok(endpoint) = &endpoint {
+            if let Some(name) = endpoint.name() {
+                span.record("repository", name);
+            }
+            match endpoint {
+                Endpoint::Manifest { reference, .. } => {
+                    span.record("reference", reference.as_str());
+                }
+                Endpoint::Blob { digest, .. } | Endpoint::Referrers { digest, .. } => {
+                    span.record("reference", digest.as_str());
+                }
+                _ => {}
+            }
+        }
+    }
+    let response = answer(shared, config, guard, req)
+        .instrument(span.clone())
+        .await;
+    span.record("status", response.status().as_u16());
+    if let Some(principal) = response
+        .extensions()
+        .get::<Principal>()
+        .and_then(Principal::name)
+    {
+        span.record("principal", principal);
+    }
+    telemetry::request(&method, kind, response.status(), started.elapsed());
+    response
+}
+
+async fn answer<B>(
     shared: Arc<Shared>,
     config: Config,
     guard: Arc<BrowserGuard>,
@@ -246,15 +321,33 @@ async fn authorize(
     };
     match authorizer.authorize(head, access).await {
         Decision::Allow(principal) => Ok(Some(principal)),
-        Decision::Challenge(challenge) => Err(RegistryError::from_code(ErrorCode::Unauthorized)
-            .with_detail(access.detail())
-            .with_header(
-                header::WWW_AUTHENTICATE,
-                challenge.www_authenticate().clone(),
-            )),
+        Decision::Challenge(challenge) => {
+            let value = challenge.www_authenticate();
+            telemetry::auth_failure(challenge_reason(head, value));
+            Err(RegistryError::from_code(ErrorCode::Unauthorized)
+                .with_detail(access.detail())
+                .with_header(header::WWW_AUTHENTICATE, value.clone()))
+        }
         Decision::Deny => {
+            telemetry::auth_failure("denied");
             Err(RegistryError::from_code(ErrorCode::Denied).with_detail(access.detail()))
         }
+    }
+}
+
+/// Why a challenge was answered, for the `reason` label: the Bearer error it names, else
+/// whether the request carried credentials.
+fn challenge_reason(head: &http::request::Parts, challenge: &HeaderValue) -> &'static str {
+    let challenge = challenge.as_bytes();
+    let names = |error: &[u8]| challenge.windows(error.len()).any(|w| w == error);
+    if names(b"error=\"insufficient_scope\"") {
+        "insufficient_scope"
+    } else if names(b"error=\"invalid_token\"") {
+        "invalid_token"
+    } else if head.headers.contains_key(header::AUTHORIZATION) {
+        "invalid_credentials"
+    } else {
+        "missing_credentials"
     }
 }
 

@@ -51,6 +51,7 @@ use crate::protocol::{Digest, Hasher};
 
 mod error;
 mod fs;
+mod instrumented;
 mod memory;
 #[cfg(feature = "object-store")]
 mod object;
@@ -61,6 +62,7 @@ mod types;
 
 pub use error::{Error, Result, Source};
 pub use fs::FsStorage;
+pub(crate) use instrumented::Instrumented;
 pub use memory::MemoryStorage;
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use crate::storage::{ListOptions, Storage};
+use crate::telemetry;
 
 /// Why a session could not be reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,7 @@ impl Counts {
             .is_none()
         {
             *self.per_repository.entry(repo.to_owned()).or_default() += 1;
+            telemetry::upload_sessions_open(self.repo_of.len());
         }
     }
 
@@ -72,6 +74,7 @@ impl Counts {
                     self.per_repository.remove(&repo);
                 }
             }
+            telemetry::upload_sessions_open(self.repo_of.len());
         }
     }
 }
@@ -246,6 +249,7 @@ impl Sessions {
                     return;
                 };
                 let expired = sessions.sweep(storage.as_ref(), timeout).await;
+                telemetry::upload_sessions_expired(expired);
                 if expired > 0 {
                     tracing::debug!(expired, "expired idle upload sessions");
                 }

@@ -42,8 +42,14 @@ pub fn registry_binary() -> PathBuf {
             cmd.args(["build", "--quiet", "--example", "registry"]);
             // Build the example with the features this test was built with: `cargo test
             // --features object-store` built it that way, and a plain build would replace it.
-            if cfg!(feature = "object-store") {
-                cmd.args(["--features", "object-store"]);
+            for feature in ["object-store", "metrics"] {
+                let on = match feature {
+                    "object-store" => cfg!(feature = "object-store"),
+                    _ => cfg!(feature = "metrics"),
+                };
+                if on {
+                    cmd.args(["--features", feature]);
+                }
             }
             if profile_dir.file_name().is_some_and(|p| p == "release") {
                 cmd.arg("--release");

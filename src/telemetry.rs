@@ -1,0 +1,206 @@
+//! What the registry reports to operators: Prometheus-style metrics through the [`metrics`]
+//! facade (feature `metrics`), recorded only when the host installs a recorder (without one,
+//! each call is an atomic load), and the names of the tracing spans.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `oci_http_requests_total` | counter | `method`, `endpoint`, `status` |
+//! | `oci_http_request_duration_seconds` | histogram (to the response head) | `method`, `endpoint` |
+//! | `oci_blob_bytes_received_total` | counter (upload bodies stored) | |
+//! | `oci_blob_bytes_sent_total` | counter (blob response bodies) | |
+//! | `oci_upload_sessions_open` | gauge (sessions holding bytes, as this process counts them) | |
+//! | `oci_upload_sessions_expired_total` | counter | |
+//! | `oci_storage_operation_duration_seconds` | histogram | `operation` |
+//! | `oci_storage_errors_total` | counter | `operation`, `kind` (`not_found`, `busy`, `full`, …) |
+//! | `oci_auth_failures_total` | counter | `reason` (`missing_credentials`, `invalid_credentials`, `invalid_token`, `insufficient_scope`, `denied`) |
+//!
+//! Spans: `oci_request` (info) per registry request, with `method`, `endpoint`, `repository`,
+//! `reference` (tag or digest), `principal` and `status`; `storage` (debug) per storage
+//! operation, with `operation`, as its child.
+//!
+//! [`metrics`]: https://docs.rs/metrics
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+
+use crate::storage::Error;
+
+/// Registers the descriptions of every metric with the installed recorder (if any).
+#[cfg(feature = "metrics")]
+pub(crate) fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!("oci_http_requests_total", "Registry requests answered.");
+    describe_histogram!(
+        "oci_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a registry request to its response head."
+    );
+    describe_counter!(
+        "oci_blob_bytes_received_total",
+        Unit::Bytes,
+        "Blob bytes received in upload bodies."
+    );
+    describe_counter!(
+        "oci_blob_bytes_sent_total",
+        Unit::Bytes,
+        "Blob bytes in GET responses."
+    );
+    describe_gauge!(
+        "oci_upload_sessions_open",
+        "Upload sessions holding stored bytes, as this process counts them."
+    );
+    describe_counter!(
+        "oci_upload_sessions_expired_total",
+        "Idle upload sessions removed by the expiry sweep."
+    );
+    describe_histogram!(
+        "oci_storage_operation_duration_seconds",
+        Unit::Seconds,
+        "Storage operations by name."
+    );
+    describe_counter!(
+        "oci_storage_errors_total",
+        "Storage operations that failed, by operation and kind."
+    );
+    describe_counter!(
+        "oci_auth_failures_total",
+        "Requests refused by the authorizer, by reason."
+    );
+}
+
+/// Without feature `metrics`: nothing to describe.
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn describe() {}
+
+/// A label value for `status` (the codes the registry answers with; the rest as `other`).
+fn status_label(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        206 => "206",
+        307 => "307",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        414 => "414",
+        415 => "415",
+        416 => "416",
+        429 => "429",
+        431 => "431",
+        500 => "500",
+        503 => "503",
+        507 => "507",
+        _ => "other",
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The `kind` label of a storage error.
+#[cfg(feature = "metrics")]
+fn error_kind(error: &Error) -> &'static str {
+    match error {
+        Error::NotFound { .. } => "not_found",
+        Error::AlreadyExists { .. } => "already_exists",
+        Error::Conflict { .. } => "conflict",
+        Error::Busy { .. } => "busy",
+        Error::Full { .. } => "full",
+        Error::Unavailable { .. } => "unavailable",
+        Error::Corrupt { .. } => "corrupt",
+        Error::InvalidInput { .. } => "invalid_input",
+        _ => "other",
+    }
+}
+
+/// A registry request answered with `status` after `elapsed`.
+pub(crate) fn request(
+    method: &Method,
+    endpoint: &'static str,
+    status: StatusCode,
+    elapsed: Duration,
+) {
+    let method = method_label(method);
+    let status = status_label(status);
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("oci_http_requests_total", "method" => method, "endpoint" => endpoint, "status" => status)
+            .increment(1);
+        metrics::histogram!("oci_http_request_duration_seconds", "method" => method, "endpoint" => endpoint)
+            .record(elapsed.as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (method, endpoint, status, elapsed);
+}
+
+/// `bytes` of upload bodies stored.
+pub(crate) fn blob_bytes_received(bytes: u64) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("oci_blob_bytes_received_total").increment(bytes);
+    #[cfg(not(feature = "metrics"))]
+    let _ = bytes;
+}
+
+/// `bytes` of a blob response body.
+pub(crate) fn blob_bytes_sent(bytes: u64) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("oci_blob_bytes_sent_total").increment(bytes);
+    #[cfg(not(feature = "metrics"))]
+    let _ = bytes;
+}
+
+/// The number of sessions holding bytes that this process counts.
+pub(crate) fn upload_sessions_open(open: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("oci_upload_sessions_open").set(open as f64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = open;
+}
+
+/// `expired` idle sessions removed by a sweep.
+pub(crate) fn upload_sessions_expired(expired: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("oci_upload_sessions_expired_total").increment(expired as u64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = expired;
+}
+
+/// Storage operation `operation` took `elapsed`, and failed with `error` if any.
+pub(crate) fn storage_operation(operation: &'static str, elapsed: Duration, error: Option<&Error>) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::histogram!("oci_storage_operation_duration_seconds", "operation" => operation)
+            .record(elapsed.as_secs_f64());
+        if let Some(error) = error {
+            metrics::counter!("oci_storage_errors_total", "operation" => operation, "kind" => error_kind(error))
+                .increment(1);
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (operation, elapsed, error);
+}
+
+/// A request the authorizer refused, for `reason`.
+pub(crate) fn auth_failure(reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("oci_auth_failures_total", "reason" => reason).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = reason;
+}
