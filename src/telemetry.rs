@@ -20,8 +20,6 @@
 //!
 //! [`metrics`]: https://docs.rs/metrics
 
-use std::time::Duration;
-
 use http::{Method, StatusCode};
 
 use crate::storage::Error;
@@ -130,13 +128,29 @@ fn error_kind(error: &Error) -> &'static str {
     }
 }
 
-/// A registry request answered with `status` after `elapsed`.
-pub(crate) fn request(
-    method: &Method,
-    endpoint: &'static str,
-    status: StatusCode,
-    elapsed: Duration,
-) {
+/// When something measured started (nothing, and no clock read, without feature `metrics`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timer {
+    #[cfg(feature = "metrics")]
+    started: std::time::Instant,
+}
+
+impl Timer {
+    pub(crate) fn start() -> Self {
+        Timer {
+            #[cfg(feature = "metrics")]
+            started: std::time::Instant::now(),
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn elapsed(self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+}
+
+/// A registry request answered with `status`, timed from `started`.
+pub(crate) fn request(method: &Method, endpoint: &'static str, status: StatusCode, started: Timer) {
     let method = method_label(method);
     let status = status_label(status);
     #[cfg(feature = "metrics")]
@@ -144,10 +158,10 @@ pub(crate) fn request(
         metrics::counter!("oci_http_requests_total", "method" => method, "endpoint" => endpoint, "status" => status)
             .increment(1);
         metrics::histogram!("oci_http_request_duration_seconds", "method" => method, "endpoint" => endpoint)
-            .record(elapsed.as_secs_f64());
+            .record(started.elapsed().as_secs_f64());
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = (method, endpoint, status, elapsed);
+    let _ = (method, endpoint, status, started);
 }
 
 /// `bytes` of upload bodies stored.
@@ -182,19 +196,19 @@ pub(crate) fn upload_sessions_expired(expired: usize) {
     let _ = expired;
 }
 
-/// Storage operation `operation` took `elapsed`, and failed with `error` if any.
-pub(crate) fn storage_operation(operation: &'static str, elapsed: Duration, error: Option<&Error>) {
+/// Storage operation `operation`, timed from `started`, failed with `error` if any.
+pub(crate) fn storage_operation(operation: &'static str, started: Timer, error: Option<&Error>) {
     #[cfg(feature = "metrics")]
     {
         metrics::histogram!("oci_storage_operation_duration_seconds", "operation" => operation)
-            .record(elapsed.as_secs_f64());
+            .record(started.elapsed().as_secs_f64());
         if let Some(error) = error {
             metrics::counter!("oci_storage_errors_total", "operation" => operation, "kind" => error_kind(error))
                 .increment(1);
         }
     }
     #[cfg(not(feature = "metrics"))]
-    let _ = (operation, elapsed, error);
+    let _ = (operation, started, error);
 }
 
 /// A request the authorizer refused, for `reason`.

@@ -12,7 +12,6 @@ mod uploads;
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -163,9 +162,13 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let endpoint = Endpoint::parse(req.uri().path());
+    let started = telemetry::Timer::start();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    // The path and query are read from a clone (a reference count), so the head stays free to
+    // take the principal into its extensions.
+    let uri = parts.uri.clone();
+    let endpoint = Endpoint::parse(uri.path());
     let kind = endpoint_kind(&endpoint);
     let span = tracing::info_span!(
         "oci_request",
@@ -192,7 +195,7 @@ where
             }
         }
     }
-    let response = answer(shared, config, guard, req)
+    let response = answer(shared, config, guard, parts, body, &uri, endpoint)
         .instrument(span.clone())
         .await;
     span.record("status", response.status().as_u16());
@@ -203,7 +206,7 @@ where
     {
         span.record("principal", principal);
     }
-    telemetry::request(&method, kind, response.status(), started.elapsed());
+    telemetry::request(&method, kind, response.status(), started);
     response
 }
 
@@ -211,24 +214,22 @@ async fn answer<B>(
     shared: Arc<Shared>,
     config: Config,
     guard: Arc<BrowserGuard>,
-    req: Request<B>,
+    mut parts: http::request::Parts,
+    body: B,
+    uri: &http::Uri,
+    endpoint: Result<Endpoint<'_>, PathError>,
 ) -> Response<RegistryBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (mut parts, body) = req.into_parts();
     let body = body::IdleTimeout::new(body, config.body_idle_timeout);
-    // The path and query are read from a clone (a reference count), so the head stays free to
-    // take the principal into its extensions.
-    let uri = parts.uri.clone();
     let path = uri.path();
     shared
         .uploads
         .start_sweeper(&shared.storage, config.upload_timeout);
     let query = Query::new(uri.query());
     let mut principal = None;
-    let endpoint = Endpoint::parse(path);
     let result = match (guard::check(&guard, &parts), endpoint) {
         (Err(refused), _) => Err(refused),
         (Ok(()), Ok(endpoint)) => match authorize(&shared, &parts, endpoint, query).await {

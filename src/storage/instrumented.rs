@@ -7,7 +7,6 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use tracing::Instrument;
@@ -38,9 +37,9 @@ fn observe<'a, T: 'a>(
     let span = tracing::debug_span!("storage", op);
     Box::pin(
         async move {
-            let started = Instant::now();
+            let started = telemetry::Timer::start();
             let result = fut.await;
-            telemetry::storage_operation(op, started.elapsed(), result.as_ref().err());
+            telemetry::storage_operation(op, started, result.as_ref().err());
             result
         }
         .instrument(span),
