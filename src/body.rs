@@ -13,7 +13,7 @@ use tokio::io::AsyncRead;
 use tokio::task::JoinHandle;
 use tokio_util::io::poll_read_buf;
 
-use crate::storage::BlobReader;
+use crate::storage::{BlobReader, BodySource};
 use crate::BoxError;
 
 /// How much of a blob one frame carries at most.
@@ -135,18 +135,22 @@ impl RegistryBody {
 
     /// A body that streams exactly `blob.len()` bytes of a blob.
     pub fn blob(blob: BlobReader) -> Self {
-        let kind = match blob.into_parts() {
-            (Ok(file), len) => RegistryKind::File {
+        let kind = match blob.into_source() {
+            (BodySource::File(file), len) => RegistryKind::File {
                 file: Some(file),
                 remaining: len,
                 unread: len,
                 pending: None,
             },
-            (Err(reader), len) => RegistryKind::Stream {
+            (BodySource::Reader(reader), len) => RegistryKind::Stream {
                 reader,
                 remaining: len,
                 buf: BytesMut::new(),
             },
+            // Ready at the first poll, so the head and the bytes leave in one write.
+            (BodySource::Bytes(bytes), _) => {
+                RegistryKind::Full((!bytes.is_empty()).then_some(bytes))
+            }
         };
         RegistryBody { kind }
     }

@@ -716,3 +716,37 @@ async fn sha512_close_of_a_session_started_without_digest_algorithm() {
         &data[..]
     );
 }
+
+/// A small blob's response leaves in one write, head and bytes together, whatever the host's
+/// socket options: the test server leaves Nagle's algorithm on, under which a body written
+/// after its head waits for the client's delayed ACK (~40 ms per GET on a kept-alive
+/// connection). Each response must arrive whole in the first read.
+#[tokio::test]
+async fn small_blob_responses_leave_in_one_write() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start().await;
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = s.push_blob("r", &data).await;
+    let mut tcp = tokio::net::TcpStream::connect(s.addr)
+        .await
+        .expect("connect");
+    let request = format!("GET /v2/r/blobs/{digest} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut buf = vec![0u8; 256 * 1024];
+    for round in 0..5 {
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let n = tcp.read(&mut buf).await.expect("read");
+        let got = &buf[..n];
+        let head_end = got
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("round {round}: no whole head in the first read"));
+        assert!(got.starts_with(b"HTTP/1.1 200"), "round {round}");
+        assert_eq!(
+            &got[head_end + 4..],
+            &data[..],
+            "round {round}: the first read has the head and {} of {} body bytes",
+            got.len() - head_end - 4,
+            data.len()
+        );
+    }
+}

@@ -436,6 +436,11 @@ pub async fn serve_with<S, B>(
             },
             () = &mut shutdown => break,
         };
+        // Responses go out when written: with Nagle's algorithm on, a response written as a
+        // head and then a body waits for the client's delayed ACK (~40 ms) before its body.
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "TCP_NODELAY");
+        }
         let deadline = tokio::time::Instant::now() + serving.header_timeout;
         let (builder, tls, svc) = (Arc::clone(&builder), serving.tls.clone(), svc.clone());
         let watcher = graceful.watcher();

@@ -76,6 +76,13 @@ pub use types::{
 /// A boxed `Send` future, as the trait's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Where a [`BlobReader`]'s bytes come from, for the response body.
+pub(crate) enum BodySource {
+    File(std::fs::File),
+    Reader(Pin<Box<dyn AsyncRead + Send>>),
+    Bytes(Bytes),
+}
+
 /// A readable blob body of exactly [`len`](BlobReader::len) bytes.
 ///
 /// A backend hands out either any async reader, or a local file, which the response body reads
@@ -89,6 +96,7 @@ pub struct BlobReader {
 enum BlobSource {
     File(std::fs::File),
     Reader(Pin<Box<dyn AsyncRead + Send>>),
+    Bytes(Bytes),
 }
 
 impl BlobReader {
@@ -108,10 +116,12 @@ impl BlobReader {
         }
     }
 
-    /// These bytes.
+    /// These bytes (sent as they are: the response's first write carries them with its head).
     pub fn from_bytes(bytes: Bytes) -> Self {
-        let len = bytes.len() as u64;
-        BlobReader::from_reader(std::io::Cursor::new(bytes), len)
+        BlobReader {
+            len: bytes.len() as u64,
+            source: BlobSource::Bytes(bytes),
+        }
     }
 
     /// How many bytes the blob body has.
@@ -130,15 +140,18 @@ impl BlobReader {
         match self.source {
             BlobSource::File(file) => Box::pin(tokio::fs::File::from_std(file).take(self.len)),
             BlobSource::Reader(reader) => reader,
+            BlobSource::Bytes(bytes) => Box::pin(std::io::Cursor::new(bytes)),
         }
     }
 
-    /// The local file, if the source is one.
-    pub(crate) fn into_parts(self) -> (Result<std::fs::File, Pin<Box<dyn AsyncRead + Send>>>, u64) {
-        match self.source {
-            BlobSource::File(file) => (Ok(file), self.len),
-            BlobSource::Reader(reader) => (Err(reader), self.len),
-        }
+    /// The source as the response body takes it.
+    pub(crate) fn into_source(self) -> (BodySource, u64) {
+        let source = match self.source {
+            BlobSource::File(file) => BodySource::File(file),
+            BlobSource::Reader(reader) => BodySource::Reader(reader),
+            BlobSource::Bytes(bytes) => BodySource::Bytes(bytes),
+        };
+        (source, self.len)
     }
 }
 
@@ -147,6 +160,7 @@ impl fmt::Debug for BlobReader {
         let kind = match self.source {
             BlobSource::File(_) => "file",
             BlobSource::Reader(_) => "reader",
+            BlobSource::Bytes(_) => "bytes",
         };
         f.debug_struct("BlobReader")
             .field("source", &kind)

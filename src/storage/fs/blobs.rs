@@ -2,7 +2,7 @@
 //! `repositories/<name>/_blobs/<alg>/<hex>`.
 
 use std::fs;
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use super::write::{blocking, io_error, is_regular_file, open_read, remove, set_touched, touch};
@@ -16,6 +16,10 @@ use crate::storage::{
 fn blob_key(repo: &str, digest: &Digest) -> String {
     format!("{repo}@{digest}")
 }
+
+/// Blob spans up to this size are read in the lookup's own blocking hop and sent with the
+/// response head.
+const SMALL_READ: u64 = 64 * 1024;
 
 impl FsStorage {
     /// Link check, open, size and range in one blocking hop; a head request opens nothing.
@@ -58,14 +62,34 @@ impl FsStorage {
             let mut file = open_read(&blob).map_err(not_found)?;
             let size = file.metadata().map_err(io_error(&blob))?.len();
             let span = resolve_span(options.range, size);
-            let body = match span {
-                Span::Whole => Some(BlobReader::from_file(file, size)),
-                Span::Range { first, last } => {
-                    file.seek(SeekFrom::Start(first)).map_err(io_error(&blob))?;
-                    Some(BlobReader::from_file(file, last - first + 1))
-                }
-                _ => None,
+            let (first, len) = match span {
+                Span::Whole => (0, size),
+                Span::Range { first, last } => (first, last - first + 1),
+                _ => return Ok(GetResult::new(size, span, None)),
             };
+            if first > 0 {
+                file.seek(SeekFrom::Start(first)).map_err(io_error(&blob))?;
+            }
+            let body = if len <= SMALL_READ {
+                // Read here, in the hop already taken: the response then has its bytes at
+                // once and sends them with its head, instead of a head and, a blocking-pool
+                // read later, a body (a config blob or a small layer costs one hop, not two).
+                let mut bytes = Vec::with_capacity(len as usize);
+                (&mut file)
+                    .take(len)
+                    .read_to_end(&mut bytes)
+                    .map_err(io_error(&blob))?;
+                if (bytes.len() as u64) < len {
+                    return Err(Error::corrupt(
+                        blob.display().to_string(),
+                        "shorter than its size",
+                    ));
+                }
+                BlobReader::from_bytes(bytes.into())
+            } else {
+                BlobReader::from_file(file, len)
+            };
+            let body = Some(body);
             Ok(GetResult::new(size, span, body))
         })
         .await
