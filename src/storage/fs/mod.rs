@@ -43,10 +43,10 @@ const METADATA_CACHE_ENTRIES: usize = 100_000;
 /// Bytes of manifest content cached in memory.
 const CONTENT_CACHE_BYTES: usize = 64 << 20;
 /// Upload chunk writes in flight at once. Each holds a blocking-pool thread for as long as the
-/// disk takes; bounding them (the waiting is async) keeps threads free for reads and metadata
-/// when the disk is slow and thousands of uploads stream at once. Half of tokio's default
-/// blocking pool.
-const WRITE_SLOTS: usize = 256;
+/// disk takes (and a CPU for the copy into the page cache); bounding them (the waiting is
+/// async) keeps threads and cores free for reads and metadata when thousands of uploads
+/// stream at once.
+const WRITE_SLOTS: usize = 64;
 /// Largest manifest kept in the content cache.
 const CONTENT_CACHE_MAX_ENTRY: usize = 1 << 20;
 
