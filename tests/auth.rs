@@ -243,6 +243,16 @@ async fn basic_policy_pull_only_push_and_delete_and_anonymous_pull() {
     );
     let open = format!("/v2/public/x/blobs/{}", common::sha256(b"open"));
     assert_eq!(s.send("GET", &open, None, "").await.status, StatusCode::OK);
+    // An empty user and password (containers/image without credentials) is anonymous.
+    let empty = basic("", "");
+    assert_eq!(
+        s.send("GET", &open, Some(&empty), "").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.send("GET", &blob, Some(&empty), "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         s.send("GET", &blob, None, "").await.status,
         StatusCode::UNAUTHORIZED
