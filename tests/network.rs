@@ -178,7 +178,10 @@ fn fails<S: AsRef<str>>(program: &str, args: &[S]) -> String {
         !output.status.success(),
         "{program} {args:?} succeeded but should not have"
     );
-    String::from_utf8_lossy(&output.stderr).to_lowercase()
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    eprintln!("  refused as expected: {program}: {last}");
+    stderr.to_lowercase()
 }
 
 fn ocilayout(args: &[&str]) -> String {
