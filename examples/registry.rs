@@ -19,6 +19,12 @@
 //! naming a loopback host are served (DNS rebinding); `--allow-host NAME` adds names. Requests
 //! from web pages (an `Origin` header) are refused unless `--allow-origin` allows them.
 //!
+//! Authentication (`--features auth`): `--htpasswd FILE` asks for Basic credentials, with
+//! `--policy FILE` (per-repository rules) and `--anonymous-pull`; `--token-key PEM` switches to
+//! Bearer tokens from the built-in issuer at `/token`; `--token-trust PEM_OR_JWKS` with
+//! `--token-realm`, `--token-service` and `--token-issuer` trusts an external token server.
+//! Built without the feature, these flags stop it at start with a message.
+//!
 //! One log line per request on stderr, written by a background thread (lines are dropped, not
 //! waited for, if stderr is not drained), without colours unless stderr is a terminal, and
 //! with upload ids replaced by `<upload>` (they are capabilities). `RUST_LOG=debug` shows
@@ -35,31 +41,43 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Body as _;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
+use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Layer, ServiceExt};
+use tower_oci::auth::{Authorizer, Principal};
 use tower_oci::protocol::path::redact_upload_id;
-use tower_oci::OciLayer;
+use tower_oci::{OciLayer, RegistryBody};
 use tracing_subscriber::EnvFilter;
 
-/// The inner service: `GET /metrics` when `--metrics` is on; everything else outside `/v2/` is
-/// not found.
-async fn outside_registry(
-    req: Request<Incoming>,
-    metrics: Option<Metrics>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    if let (Some(metrics), "/metrics") = (metrics, req.uri().path()) {
-        let mut res = Response::new(Full::from(metrics.render()));
-        res.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain; version=0.0.4"),
-        );
-        return Ok(res);
-    }
-    let mut res = Response::new(Full::from("not found\n"));
+/// A service answering one path beside the registry (the token issuer at `/token`).
+type Endpoint = BoxCloneSyncService<Request<Incoming>, Response<RegistryBody>, Infallible>;
+
+/// What the authentication flags set up.
+struct Auth {
+    authorizer: Arc<dyn Authorizer>,
+    /// The built-in token issuer, answering `/token`.
+    token_issuer: Option<Endpoint>,
+    /// For the start-up line: `basic`, `bearer (token issuer at …)`, ….
+    summary: String,
+}
+
+/// `GET /metrics` with `--metrics`: the Prometheus text.
+fn metrics_page(metrics: &Metrics) -> Response<RegistryBody> {
+    let mut res = Response::new(RegistryBody::full(metrics.render()));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    res
+}
+
+/// Everything outside `/v2/` (but `/token` with the built-in issuer and `/metrics` with
+/// `--metrics`) is not found.
+fn not_found() -> Response<RegistryBody> {
+    let mut res = Response::new(RegistryBody::full(Bytes::from_static(b"not found\n")));
     *res.status_mut() = StatusCode::NOT_FOUND;
-    Ok(res)
+    res
 }
 
 /// The installed Prometheus recorder.
@@ -142,19 +160,42 @@ async fn main() -> std::io::Result<()> {
     };
     let listener = TcpListener::bind(args.listen).await?;
     let bound = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let auth = if serve.wants_auth() {
+        match auth::configure(&serve, &format!("{scheme}://{bound}")) {
+            Ok(auth) => Some(auth),
+            Err(message) => fail(&message),
+        }
+    } else {
+        None
+    };
     let mut layer = layer
         .body_idle_timeout(serve.body_timeout)
         .allowed_origins(serve.allow_origins.clone());
     if let Some(hosts) = served_hosts(bound.ip(), &serve.allow_hosts) {
         layer = layer.allowed_hosts(hosts);
     }
+    let token_issuer = auth.as_ref().and_then(|auth| auth.token_issuer.clone());
+    if let Some(auth) = &auth {
+        layer = layer.authorizer(Arc::clone(&auth.authorizer));
+    }
     let metrics = serve.metrics.then(install_metrics);
-    let registry = layer.layer(service_fn(move |req| {
-        outside_registry(req, metrics.clone())
-    }));
+    let inner = service_fn(move |req: Request<Incoming>| {
+        let token_issuer = token_issuer.clone();
+        let metrics = metrics.clone();
+        async move {
+            match (token_issuer, metrics, req.uri().path()) {
+                (Some(issuer), _, "/token") => issuer.oneshot(req).await,
+                (_, Some(metrics), "/metrics") => Ok(metrics_page(&metrics)),
+                _ => Ok(not_found()),
+            }
+        }
+    });
+    let registry = layer.layer(inner);
 
-    // Log method, path (without upload ids), status, time to the response head, and the body
-    // size when known. No headers: `Authorization` and `Location` stay out.
+    // Log method, path (without upload ids), status, the user the authorizer allowed, time to
+    // the response head, and the body size when known. No headers and no query (a token
+    // request's): `Authorization` and `Location` stay out.
     let app = service_fn(move |req: Request<Incoming>| {
         let method = req.method().clone();
         let path = redact_upload_id(req.uri().path()).into_owned();
@@ -163,10 +204,15 @@ async fn main() -> std::io::Result<()> {
         let registry = registry.clone();
         async move {
             let res = registry.oneshot(req).await?;
+            let user = res
+                .extensions()
+                .get::<Principal>()
+                .and_then(Principal::name);
             tracing::info!(
                 %method,
                 path,
                 status = res.status().as_u16(),
+                user,
                 latency = ?started.elapsed(),
                 bytes = res.body().size_hint().exact(),
             );
@@ -174,9 +220,9 @@ async fn main() -> std::io::Result<()> {
         }
     });
 
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let auth_summary = auth.as_ref().map_or("none", |auth| auth.summary.as_str());
     println!(
-        "registry listening on {scheme}://{bound} (storage: {})",
+        "registry listening on {scheme}://{bound} (storage: {}; authentication: {auth_summary})",
         args.storage_display()
     );
     let serving = support::Serving {
@@ -240,4 +286,162 @@ async fn object_storage(
     Err("built without the object-store feature: \
          cargo run --features object-store --example registry -- --storage URL"
         .to_owned())
+}
+
+/// The authentication flags, as an authorizer (and the built-in token issuer).
+#[cfg(feature = "auth")]
+mod auth {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use tower_oci::auth::{
+        BasicAuth, BearerAuth, BearerConfig, Htpasswd, Policy, SigningKey, TokenIssuer,
+        TokenIssuerConfig, VerifyingKey,
+    };
+
+    use super::{support::ServeArgs, Auth, Endpoint};
+
+    /// The default `service` and `iss` of the built-in issuer's tokens.
+    const NAME: &str = "tower-oci";
+
+    fn read(flag: &str, path: &Path) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+    }
+
+    /// Whether policy text has an `anonymous` rule.
+    fn has_anonymous_rules(text: &str) -> bool {
+        text.lines().any(|line| {
+            let content = line.split('#').next().unwrap_or("");
+            content.split_whitespace().next() == Some("anonymous")
+        })
+    }
+
+    /// `--policy` (default: every user may do everything) plus `--anonymous-pull`.
+    fn policy(serve: &ServeArgs) -> Result<Policy, String> {
+        let (text, source) = match &serve.policy {
+            Some(path) => (
+                read("--policy", path)?,
+                format!("--policy {}", path.display()),
+            ),
+            None => ("default *\n".to_owned(), "the default policy".to_owned()),
+        };
+        let text = if serve.anonymous_pull {
+            if has_anonymous_rules(&text) {
+                tracing::info!("--anonymous-pull: the policy's anonymous rules decide");
+                text
+            } else {
+                // Appended last, so the file's line numbers in errors stay right.
+                format!("{text}\nanonymous ** pull\n")
+            }
+        } else {
+            text
+        };
+        Policy::parse(&text).map_err(|e| format!("{source}: {e}"))
+    }
+
+    /// What the flags ask for, checked; `own_url` is `scheme://address` of this server.
+    pub(super) fn configure(serve: &ServeArgs, own_url: &str) -> Result<Auth, String> {
+        if let Some(trust) = &serve.token_trust {
+            return external_token_server(serve, trust);
+        }
+        let Some(htpasswd) = &serve.htpasswd else {
+            return Err(
+                "--token-realm, --token-service and --token-issuer go with --token-key \
+                        (the built-in issuer) or --token-trust (an external token server)"
+                    .to_owned(),
+            );
+        };
+        let users = Htpasswd::open(htpasswd)
+            .map_err(|e| format!("--htpasswd {}: {e}", htpasswd.display()))?;
+        if users.is_empty() {
+            tracing::warn!(
+                "--htpasswd {}: no users yet (add some with htpasswd -B; the file is re-read \
+                 when it changes)",
+                htpasswd.display()
+            );
+        }
+        let users = Arc::new(users);
+        let policy = Arc::new(policy(serve)?);
+        let Some(key_path) = &serve.token_key else {
+            if serve.token_realm.is_some()
+                || serve.token_service.is_some()
+                || serve.token_issuer.is_some()
+            {
+                return Err("--token-realm, --token-service and --token-issuer need \
+                            --token-key or --token-trust"
+                    .to_owned());
+            }
+            return Ok(Auth {
+                authorizer: Arc::new(BasicAuth::new(users, policy)),
+                token_issuer: None,
+                summary: "basic".to_owned(),
+            });
+        };
+        let key = SigningKey::from_pem(&read("--token-key", key_path)?)
+            .map_err(|e| format!("--token-key {}: {e}", key_path.display()))?;
+        let realm = match &serve.token_realm {
+            Some(realm) => realm.clone(),
+            None if own_url.contains("://0.0.0.0:") || own_url.contains("://[::]:") => {
+                return Err(format!(
+                    "--token-key: this server listens on {own_url}, which clients cannot \
+                     fetch tokens from; give --token-realm https://NAME:PORT/token"
+                ))
+            }
+            None => format!("{own_url}/token"),
+        };
+        let service = serve.token_service.as_deref().unwrap_or(NAME);
+        let issuer = serve.token_issuer.as_deref().unwrap_or(NAME);
+        let bearer = BearerConfig::new(&realm, service, issuer, vec![key.verifying_key()]);
+        let token_issuer =
+            TokenIssuer::new(TokenIssuerConfig::new(issuer, service, key, users, policy));
+        Ok(Auth {
+            authorizer: Arc::new(BearerAuth::new(bearer)),
+            token_issuer: Some(Endpoint::new(token_issuer)),
+            summary: format!("bearer, tokens from the built-in issuer at {realm}"),
+        })
+    }
+
+    fn external_token_server(serve: &ServeArgs, trust: &Path) -> Result<Auth, String> {
+        let text = read("--token-trust", trust)?;
+        let keys = if text.trim_start().starts_with('{') {
+            VerifyingKey::from_jwks(&text)
+        } else {
+            VerifyingKey::from_pem(&text)
+        }
+        .map_err(|e| format!("--token-trust {}: {e}", trust.display()))?;
+        if keys.is_empty() {
+            return Err(format!(
+                "--token-trust {}: no usable key in the JWKS",
+                trust.display()
+            ));
+        }
+        // clap requires the three with --token-trust.
+        let (Some(realm), Some(service), Some(issuer)) = (
+            &serve.token_realm,
+            &serve.token_service,
+            &serve.token_issuer,
+        ) else {
+            return Err(
+                "--token-trust needs --token-realm, --token-service and --token-issuer".to_owned(),
+            );
+        };
+        let bearer = BearerConfig::new(realm, service, issuer, keys);
+        Ok(Auth {
+            authorizer: Arc::new(BearerAuth::new(bearer)),
+            token_issuer: None,
+            summary: format!("bearer, tokens from {realm}"),
+        })
+    }
+}
+
+/// Built without feature `auth`: any authentication flag stops the example with a message.
+#[cfg(not(feature = "auth"))]
+mod auth {
+    use super::{support::ServeArgs, Auth};
+
+    pub(super) fn configure(_serve: &ServeArgs, _own_url: &str) -> Result<Auth, String> {
+        Err("authentication flags need the auth feature: \
+             cargo run --release --features auth --example registry -- …"
+            .to_owned())
+    }
 }

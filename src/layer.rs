@@ -124,6 +124,15 @@ impl OciLayer {
         self.config.max_uploads_per_repository = sessions;
         self
     }
+
+    /// The same cap for one named principal (a user an [`authorizer`](Self::authorizer)
+    /// allowed), so one account cannot take every place; more get 429 `TOOMANYREQUESTS`.
+    /// Anonymous sessions, and every session without an authorizer, are held by the other
+    /// caps only. Defaults to `256`.
+    pub fn max_uploads_per_principal(mut self, sessions: usize) -> Self {
+        self.config.max_uploads_per_principal = sessions;
+        self
+    }
 }
 
 impl OciLayer {

@@ -38,6 +38,7 @@
 //!     .upload_timeout(std::time::Duration::from_secs(15 * 60))
 //!     .max_uploads(4096)
 //!     .max_uploads_per_repository(256)
+//!     .max_uploads_per_principal(64)
 //!     .body_idle_timeout(std::time::Duration::from_secs(30))
 //!     .allowed_origins(["https://registry-ui.example.com"])
 //!     .allowed_hosts(["registry.example.com"]);

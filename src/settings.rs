@@ -14,7 +14,19 @@ pub(crate) struct Config {
     pub(crate) upload_timeout: Duration,
     pub(crate) max_uploads: usize,
     pub(crate) max_uploads_per_repository: usize,
+    pub(crate) max_uploads_per_principal: usize,
     pub(crate) body_idle_timeout: Duration,
+}
+
+impl Config {
+    /// The caps on open upload sessions.
+    pub(crate) fn upload_caps(&self) -> crate::uploads::Caps {
+        crate::uploads::Caps {
+            total: self.max_uploads,
+            per_repository: self.max_uploads_per_repository,
+            per_principal: self.max_uploads_per_principal,
+        }
+    }
 }
 
 impl Default for Config {
@@ -27,6 +39,7 @@ impl Default for Config {
             upload_timeout: Duration::from_secs(60 * 60),
             max_uploads: 4096,
             max_uploads_per_repository: 1024,
+            max_uploads_per_principal: 256,
             body_idle_timeout: Duration::from_secs(60),
         }
     }

@@ -243,6 +243,16 @@ async fn basic_policy_pull_only_push_and_delete_and_anonymous_pull() {
     );
     let open = format!("/v2/public/x/blobs/{}", common::sha256(b"open"));
     assert_eq!(s.send("GET", &open, None, "").await.status, StatusCode::OK);
+    // An empty user and password (containers/image without credentials) is anonymous.
+    let empty = basic("", "");
+    assert_eq!(
+        s.send("GET", &open, Some(&empty), "").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.send("GET", &blob, Some(&empty), "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         s.send("GET", &blob, None, "").await.status,
         StatusCode::UNAUTHORIZED
@@ -328,6 +338,91 @@ async fn basic_sessions_are_bound_to_their_user() {
     );
     let r = s.send("PATCH", &loc, Some(&alice), "data").await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
+}
+
+/// `max_uploads_per_principal`: a user's sessions holding bytes are capped (429 at the POST
+/// once reached, or at the first byte of a session opened before); other users are not held
+/// by them, and neither is a registry without an authorizer.
+#[tokio::test]
+async fn open_sessions_are_capped_per_user() {
+    let auth = BasicAuth::new(
+        Arc::new(htpasswd()),
+        Arc::new(Policy::parse(POLICY).expect("policy")),
+    );
+    let s = serve(
+        |layer, _| {
+            layer
+                .authorizer(Arc::new(auth))
+                .max_uploads_per_principal(2)
+        },
+        None,
+    )
+    .await;
+    let (alice, root) = (basic("alice", "alice-pw"), basic("root", "root-pw"));
+    let open = |auth: String, repo: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .send(
+                    "POST",
+                    &format!("/v2/{repo}/blobs/uploads/"),
+                    Some(&auth),
+                    "",
+                )
+                .await;
+            (r.status, r.header("location").map(str::to_owned), r)
+        }
+    };
+    // An opened but empty session is not counted: the third one opens.
+    let mut sessions = Vec::new();
+    for repo in ["team/a", "team/b", "team/c"] {
+        let (status, loc, _) = open(alice.clone(), repo).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        sessions.push(loc.expect("location"));
+    }
+    for loc in &sessions[..2] {
+        let r = s.send("PATCH", loc, Some(&alice), "data").await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    // Its first byte would be alice's third stored session.
+    let r = s.send("PATCH", &sessions[2], Some(&alice), "data").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.error_code().as_deref(), Some("TOOMANYREQUESTS"));
+    assert_eq!(r.header("retry-after"), Some("10"));
+    let (status, _, r) = open(alice.clone(), "team/d").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    // Another user is not held by alice's sessions.
+    let (status, loc, _) = open(root.clone(), "team/a").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let r = s
+        .send("PATCH", &loc.expect("location"), Some(&root), "data")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    // A finished session frees its place.
+    let digest = common::sha256(b"data");
+    let r = s
+        .send(
+            "PUT",
+            &format!("{}?digest={digest}", sessions[0]),
+            Some(&alice),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = s.send("PATCH", &sessions[2], Some(&alice), "data").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+
+    // Without an authorizer every session is anonymous: only the other caps hold.
+    let open_registry = serve(|layer, _| layer.max_uploads_per_principal(1), None).await;
+    for repo in ["a", "b", "c"] {
+        let r = open_registry
+            .send("POST", &format!("/v2/{repo}/blobs/uploads/"), None, "")
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+        let loc = r.header("location").expect("location").to_owned();
+        let r = open_registry.send("PATCH", &loc, None, "data").await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
 }
 
 struct Bearer {

@@ -204,11 +204,93 @@ pub struct ServeArgs {
     /// carrying an Origin header are refused. Repeatable
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
-    // Authentication flags (--htpasswd, --policy, --anonymous-pull, --token-key) go here.
+    /// Ask for HTTP Basic credentials checked against this htpasswd file (bcrypt, as
+    /// `htpasswd -B` writes; re-read when it changes). Needs --features auth
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub htpasswd: Option<PathBuf>,
+    /// Per-repository permissions (one rule a line: `WHO REPOSITORY-GLOB ACTIONS`; see
+    /// tower_oci::auth::Policy). Without it, every user of the htpasswd file may do everything
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "htpasswd",
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub policy: Option<PathBuf>,
+    /// Clients without credentials may pull every repository, unless the policy file has
+    /// `anonymous` rules: then those decide
+    #[arg(
+        long,
+        requires = "htpasswd",
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub anonymous_pull: bool,
+    /// Bearer tokens instead of Basic: the built-in token issuer at /token signs them with
+    /// this private key (PEM: PKCS#8 EC P-256/P-384, Ed25519 or RSA, or PKCS#1 RSA) for the
+    /// users of --htpasswd, granting what the policy allows
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "htpasswd",
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub token_key: Option<PathBuf>,
+    /// Where clients get tokens (the challenge's realm). With --token-key, defaults to this
+    /// server's own URL + /token (give it when clients reach the server under another name)
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub token_realm: Option<String>,
+    /// The registry's name in tokens: the challenge's `service` and the `aud` a token must
+    /// carry [default with --token-key: tower-oci]
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub token_service: Option<String>,
+    /// The `iss` a token must carry [default with --token-key: tower-oci]
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub token_issuer: Option<String>,
+    /// Trust an external token server instead: tokens signed by one of these keys (PEM public
+    /// keys or certificates, or a JWKS file). Needs --token-realm, --token-service and
+    /// --token-issuer
+    #[arg(
+        long,
+        value_name = "PEM_OR_JWKS",
+        requires_all = ["token_realm", "token_service", "token_issuer"],
+        conflicts_with_all = ["htpasswd", "policy", "anonymous_pull", "token_key"],
+        help_heading = "Authentication (--features auth)"
+    )]
+    pub token_trust: Option<PathBuf>,
     /// Serve Prometheus metrics (text format) at GET /metrics, outside /v2/ (needs the crate
     /// feature `metrics`)
     #[arg(long)]
     pub metrics: bool,
+}
+
+impl ServeArgs {
+    /// True when any authentication flag is given.
+    pub fn wants_auth(&self) -> bool {
+        self.htpasswd.is_some()
+            || self.policy.is_some()
+            || self.anonymous_pull
+            || self.token_key.is_some()
+            || self.token_realm.is_some()
+            || self.token_service.is_some()
+            || self.token_issuer.is_some()
+            || self.token_trust.is_some()
+    }
 }
 
 #[derive(Parser, Debug)]

@@ -12,7 +12,8 @@ use crate::storage::BoxFuture;
 /// Authenticates with `Authorization: Basic` against an [`Htpasswd`] file and authorizes
 /// with a [`Policy`].
 ///
-/// - No credentials: allowed as anonymous where the policy's `anonymous` rules allow it,
+/// - No credentials (or an empty user and password, which containers/image sends when it
+///   has none): allowed as anonymous where the policy's `anonymous` rules allow it,
 ///   else 401 with `Basic realm=".."` (`GET /v2/` always asks, as distribution does, so
 ///   clients learn the scheme and `docker login` checks the password).
 /// - Wrong user or password: 401.
@@ -101,6 +102,10 @@ pub(crate) fn basic_credentials(head: &http::request::Parts) -> Credentials {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok());
     match decoded.as_deref().and_then(|d| d.split_once(':')) {
+        // containers/image (skopeo, podman, buildah) answers a Basic challenge with an empty
+        // user and password when it has no credentials (`--no-creds`, not logged in): that
+        // is an anonymous client, not a failed login.
+        Some(("", "")) => Credentials::None,
         Some((user, password)) => Credentials::Given(user.to_owned(), password.to_owned()),
         None => Credentials::Malformed,
     }

@@ -110,6 +110,7 @@ fn too_many(cap: CapReached) -> RegistryError {
     let message = match cap {
         CapReached::Global => "too many open uploads",
         CapReached::Repository => "too many open uploads in this repository",
+        CapReached::Principal => "too many open uploads by this user",
     };
     RegistryError::new(ErrorCode::TooManyRequests, message)
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("10"))
@@ -123,18 +124,17 @@ async fn open_session(
     repo: &str,
     algorithm: Algorithm,
 ) -> Result<String, RegistryError> {
-    let config = ctx.config;
+    let owner = ctx.session_owner();
     ctx.shared
         .uploads
         .has_room(
             ctx.storage(),
             repo,
-            config.max_uploads,
-            config.max_uploads_per_repository,
+            owner.as_deref(),
+            ctx.config.upload_caps(),
         )
         .await
         .map_err(too_many)?;
-    let owner = ctx.session_owner();
     Ok(Minted::issue(
         repo,
         owner.as_deref(),
@@ -420,7 +420,10 @@ where
         other => other?,
     };
     // Only a session that exists is counted, and the sweep leaves it alone while we write.
-    let _active = ctx.shared.uploads.activate(id, name);
+    let _active = ctx
+        .shared
+        .uploads
+        .activate(id, name, state.principal.as_deref());
     // Checked before any byte is read, so an out-of-order chunk leaves the session usable.
     let expected_len = check_chunk_range(ctx, state.offset)?;
     let written = stream_into(body, writer.as_mut(), &mut hasher).await?;
@@ -450,15 +453,14 @@ async fn store_unstored(
     let Some(state) = unstored(ctx, name, id) else {
         return Err(unknown);
     };
-    let config = ctx.config;
     let uploads = &ctx.shared.uploads;
     uploads
         .reserve(
             ctx.storage(),
             id,
             name,
-            config.max_uploads,
-            config.max_uploads_per_repository,
+            state.principal.as_deref(),
+            ctx.config.upload_caps(),
         )
         .await
         .map_err(too_many)?;
@@ -563,7 +565,11 @@ where
         Err(e) => return Err(e),
     };
     // Only a session that exists is counted, and the sweep leaves it alone while we write.
-    let _active = stored.then(|| ctx.shared.uploads.activate(id, name));
+    let _active = stored.then(|| {
+        ctx.shared
+            .uploads
+            .activate(id, name, state.principal.as_deref())
+    });
     check_chunk_range(ctx, state.offset)?;
     if state.offset == 0 && hasher.algorithm() != expected.algorithm() {
         // Nothing hashed yet: follow the algorithm of the digest the client names.

@@ -1,5 +1,5 @@
-//! Upload sessions as this process sees them: the caps on open sessions (global and per
-//! repository, reserved atomically before a session is stored), which sessions a request of
+//! Upload sessions as this process sees them: the caps on open sessions (global, per
+//! repository and per principal, reserved atomically before a session is stored), which sessions a request of
 //! this process is writing to, and the background sweep that expires idle ones.
 //!
 //! The sessions themselves (state, bytes, hash state) live in storage, so any process sharing
@@ -21,13 +21,35 @@ pub(crate) enum CapReached {
     Global,
     /// The repository's cap.
     Repository,
+    /// The cap of the principal (a named user) opening the session.
+    Principal,
+}
+
+/// The caps on open sessions (see the layer's `max_uploads*` settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Caps {
+    /// In the whole registry.
+    pub(crate) total: usize,
+    /// In one repository.
+    pub(crate) per_repository: usize,
+    /// Opened by one named principal (anonymous sessions are not counted against it).
+    pub(crate) per_principal: usize,
+}
+
+/// What is counted of one session: its repository and, if named, its owner.
+#[derive(Debug)]
+struct Counted {
+    repo: String,
+    owner: Option<String>,
 }
 
 #[derive(Debug, Default)]
 struct Counts {
-    /// Session id -> repository, for every session counted here.
-    repo_of: HashMap<String, String>,
+    /// Session id -> repository and owner, for every session counted here.
+    counted: HashMap<String, Counted>,
     per_repository: HashMap<String, usize>,
+    /// Sessions per named owner.
+    per_principal: HashMap<String, usize>,
     /// Sessions a request of this process is writing to: the sweep leaves them alone.
     active: HashSet<String>,
     /// Unstored sessions this process finished lately, oldest first, at most
@@ -40,41 +62,54 @@ struct Counts {
 const FINISHED_KEPT: usize = 4096;
 
 impl Counts {
-    fn insert(&mut self, id: &str, repo: &str) {
-        if self
-            .repo_of
-            .insert(id.to_owned(), repo.to_owned())
-            .is_none()
-        {
-            *self.per_repository.entry(repo.to_owned()).or_default() += 1;
-            telemetry::upload_sessions_open(self.repo_of.len());
+    fn insert(&mut self, id: &str, repo: &str, owner: Option<&str>) {
+        if self.counted.contains_key(id) {
+            return;
         }
+        self.counted.insert(
+            id.to_owned(),
+            Counted {
+                repo: repo.to_owned(),
+                owner: owner.map(str::to_owned),
+            },
+        );
+        *self.per_repository.entry(repo.to_owned()).or_default() += 1;
+        if let Some(owner) = owner {
+            *self.per_principal.entry(owner.to_owned()).or_default() += 1;
+        }
+        telemetry::upload_sessions_open(self.counted.len());
     }
 
-    fn room(
-        &self,
-        repo: &str,
-        max_total: usize,
-        max_per_repository: usize,
-    ) -> Result<(), CapReached> {
-        if self.repo_of.len() >= max_total {
+    fn room(&self, repo: &str, owner: Option<&str>, caps: Caps) -> Result<(), CapReached> {
+        if self.counted.len() >= caps.total {
             return Err(CapReached::Global);
         }
-        if self.per_repository.get(repo).copied().unwrap_or(0) >= max_per_repository {
+        if self.per_repository.get(repo).copied().unwrap_or(0) >= caps.per_repository {
             return Err(CapReached::Repository);
+        }
+        if let Some(owner) = owner {
+            if self.per_principal.get(owner).copied().unwrap_or(0) >= caps.per_principal {
+                return Err(CapReached::Principal);
+            }
         }
         Ok(())
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some(repo) = self.repo_of.remove(id) {
-            if let Some(n) = self.per_repository.get_mut(&repo) {
+        fn decrement(map: &mut HashMap<String, usize>, key: String) {
+            if let Some(n) = map.get_mut(&key) {
                 *n -= 1;
                 if *n == 0 {
-                    self.per_repository.remove(&repo);
+                    map.remove(&key);
                 }
             }
-            telemetry::upload_sessions_open(self.repo_of.len());
+        }
+        if let Some(Counted { repo, owner }) = self.counted.remove(id) {
+            decrement(&mut self.per_repository, repo);
+            if let Some(owner) = owner {
+                decrement(&mut self.per_principal, owner);
+            }
+            telemetry::upload_sessions_open(self.counted.len());
         }
     }
 }
@@ -105,7 +140,7 @@ impl Sessions {
                             let mut counts = self.lock();
                             // Closed sessions' markers hold nothing and count for no cap.
                             for state in page.items.iter().filter(|s| !s.closed) {
-                                counts.insert(&state.id, &state.repo);
+                                counts.insert(&state.id, &state.repo, state.principal.as_deref());
                             }
                             drop(counts);
                             after = page.items.last().map(|s| s.id.clone());
@@ -123,34 +158,35 @@ impl Sessions {
             .await;
     }
 
-    /// Reserves a place for new session `id` of `repo`, checking both caps and counting it in
-    /// one step under one lock, so concurrent starts can never overshoot.
+    /// Reserves a place for new session `id` of `repo` opened by `owner` (`None`: anonymous,
+    /// or no authorizer), checking every cap and counting it in one step under one lock, so
+    /// concurrent starts can never overshoot.
     pub(crate) async fn reserve(
         &self,
         storage: &dyn Storage,
         id: &str,
         repo: &str,
-        max_total: usize,
-        max_per_repository: usize,
+        owner: Option<&str>,
+        caps: Caps,
     ) -> Result<(), CapReached> {
         self.seed(storage).await;
         let mut counts = self.lock();
-        counts.room(repo, max_total, max_per_repository)?;
-        counts.insert(id, repo);
+        counts.room(repo, owner, caps)?;
+        counts.insert(id, repo, owner);
         Ok(())
     }
 
-    /// Whether stored sessions are below both caps now (a check, not a reservation: a
+    /// Whether stored sessions are below every cap now (a check, not a reservation: a
     /// session is counted when its first byte is stored).
     pub(crate) async fn has_room(
         &self,
         storage: &dyn Storage,
         repo: &str,
-        max_total: usize,
-        max_per_repository: usize,
+        owner: Option<&str>,
+        caps: Caps,
     ) -> Result<(), CapReached> {
         self.seed(storage).await;
-        self.lock().room(repo, max_total, max_per_repository)
+        self.lock().room(repo, owner, caps)
     }
 
     /// Remembers that unstored session `id` was finished by this process.
@@ -177,10 +213,10 @@ impl Sessions {
     }
 
     /// Marks session `id` as being written by a request of this process until the guard drops.
-    pub(crate) fn activate(self: &Arc<Self>, id: &str, repo: &str) -> Active {
+    pub(crate) fn activate(self: &Arc<Self>, id: &str, repo: &str, owner: Option<&str>) -> Active {
         let mut counts = self.lock();
         // A session started by another process (or before a restart) is counted from now on.
-        counts.insert(id, repo);
+        counts.insert(id, repo, owner);
         counts.active.insert(id.to_owned());
         Active {
             sessions: Arc::clone(self),
@@ -259,7 +295,7 @@ impl Sessions {
 
     #[cfg(test)]
     fn open_count(&self) -> usize {
-        self.lock().repo_of.len()
+        self.lock().counted.len()
     }
 }
 
@@ -281,6 +317,57 @@ mod tests {
     use super::*;
     use crate::storage::MemoryStorage;
 
+    fn caps(total: usize, per_repository: usize) -> Caps {
+        Caps {
+            total,
+            per_repository,
+            per_principal: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn principals_have_their_own_cap_and_anonymous_none() {
+        let sessions = Sessions::default();
+        let storage = MemoryStorage::new();
+        let caps = caps(100, 100);
+        for i in 0..2 {
+            let id = format!("alice-{i}");
+            sessions
+                .reserve(&storage, &id, "r", Some("alice"), caps)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            sessions
+                .reserve(&storage, "alice-2", "other", Some("alice"), caps)
+                .await,
+            Err(CapReached::Principal)
+        );
+        assert_eq!(
+            sessions.has_room(&storage, "r", Some("alice"), caps).await,
+            Err(CapReached::Principal)
+        );
+        // Another user and anonymous clients are not held by alice's sessions.
+        assert!(sessions
+            .has_room(&storage, "r", Some("bob"), caps)
+            .await
+            .is_ok());
+        for i in 0..5 {
+            let id = format!("anon-{i}");
+            sessions
+                .reserve(&storage, &id, "r", None, caps)
+                .await
+                .unwrap();
+        }
+        // A finished session frees its place.
+        sessions.release("alice-0");
+        assert!(sessions
+            .reserve(&storage, "alice-3", "r", Some("alice"), caps)
+            .await
+            .is_ok());
+        assert_eq!(sessions.open_count(), 2 + 5);
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn caps_hold_under_concurrent_reservations() {
         let sessions = Arc::new(Sessions::default());
@@ -291,7 +378,13 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let repo = if i % 2 == 0 { "a" } else { "b" };
                 sessions
-                    .reserve(storage.as_ref(), &format!("id-{i}"), repo, 40, 16)
+                    .reserve(
+                        storage.as_ref(),
+                        &format!("id-{i}"),
+                        repo,
+                        None,
+                        caps(40, 16),
+                    )
                     .await
             }));
         }
@@ -305,12 +398,12 @@ mod tests {
         assert_eq!(sessions.open_count(), 32);
         sessions.release("id-0");
         assert!(sessions
-            .reserve(storage.as_ref(), "id-new", "a", 40, 16)
+            .reserve(storage.as_ref(), "id-new", "a", None, caps(40, 16))
             .await
             .is_ok());
         assert_eq!(
             sessions
-                .reserve(storage.as_ref(), "id-x", "c", 32, 16)
+                .reserve(storage.as_ref(), "id-x", "c", None, caps(32, 16))
                 .await,
             Err(CapReached::Global)
         );

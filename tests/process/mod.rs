@@ -41,18 +41,36 @@ pub fn registry_binary() -> PathBuf {
             let mut cmd = Command::new(cargo);
             cmd.args(["build", "--quiet", "--example", "registry"]);
             // Build the example with the features this test was built with: `cargo test
-            // --features object-store` built it that way, and a plain build would replace it.
-            for feature in ["object-store", "metrics"] {
-                let on = match feature {
-                    "object-store" => cfg!(feature = "object-store"),
-                    _ => cfg!(feature = "metrics"),
-                };
-                if on {
-                    cmd.args(["--features", feature]);
-                }
+            // --features object-store` built it that way, and a plain build would replace it
+            // (and `auth` turns on the example's authentication flags).
+            let features: Vec<&str> = [
+                ("object-store", cfg!(feature = "object-store")),
+                ("auth", cfg!(feature = "auth")),
+                ("metrics", cfg!(feature = "metrics")),
+            ]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+            if !features.is_empty() {
+                cmd.args(["--features", &features.join(",")]);
             }
             if profile_dir.file_name().is_some_and(|p| p == "release") {
                 cmd.arg("--release");
+            }
+            // Cargo sets CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ... for the test; ring's build
+            // script tracks some (rerun-if-env-changed), so passing them on rebuilt ring and
+            // everything above it (~50 s) whenever a test and a plain `cargo build` took turns.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy().into_owned();
+                let set_for_tests = name.starts_with("CARGO_PKG_")
+                    || name.starts_with("CARGO_MANIFEST_")
+                    || matches!(
+                        name.as_str(),
+                        "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+                    );
+                if set_for_tests {
+                    cmd.env_remove(name);
+                }
             }
             let status = cmd
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
