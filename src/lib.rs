@@ -70,6 +70,7 @@ pub mod auth;
 mod body;
 pub mod error;
 mod future;
+pub mod gc;
 mod handlers;
 mod layer;
 pub mod manifest;

@@ -582,6 +582,18 @@ impl Storage for MemoryStorage {
         };
         ready(result)
     }
+
+    fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        let mut state = self.lock();
+        let result = match state.blobs.get_mut(digest.as_str()) {
+            Some(content) => {
+                content.touched = SystemTime::now();
+                Ok(())
+            }
+            None => Err(Error::not_found(digest.as_str())),
+        };
+        ready(result)
+    }
 }
 
 /// A writer's claim on a stored session.

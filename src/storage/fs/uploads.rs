@@ -31,12 +31,12 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::cache::KeyLocks;
+use super::cache::{ContentLocks, KeyLocks};
 use super::layout::{Layout, RECORD_SUFFIX};
 use super::repositories::Catalog;
 use super::write::{
     blocking, create_new, create_with, io_error, move_into_place, no_follow, open_read,
-    read_dir_optional, read_optional, remove, touch, write_atomic, TempNames,
+    read_dir_optional, read_optional, remove, set_touched, touch, write_atomic, TempNames,
 };
 use super::{invalid_name, invalid_upload_id, page_of, FsStorage};
 use crate::protocol::upload_id::is_valid_upload_id;
@@ -220,6 +220,7 @@ impl FsStorage {
         let staged = unstored.map(|state| (self.layout.staged(), state.clone()));
         let durable = self.durable;
         let catalog = Arc::clone(&self.catalog);
+        let content_locks = Arc::clone(&self.content_locks);
         let (key, repo, expected) = (id.to_owned(), repo.to_owned(), expected.clone());
         let guard = self.upload_locks.lock(id).await;
         blocking(move || {
@@ -250,8 +251,9 @@ impl FsStorage {
                         }
                     });
                     drop(file);
-                    if let Err(e) = written.and_then(|()| move_into_place(&staged, &blob, durable))
-                    {
+                    if let Err(e) = written.and_then(|()| {
+                        place_content(&content_locks, &expected, &staged, &blob, durable)
+                    }) {
                         let _ = fs::remove_file(&staged);
                         return Err(Error::io(key, e));
                     }
@@ -278,7 +280,8 @@ impl FsStorage {
             }
             // As in `complete`: the record first, then the bytes into place, then the link.
             fs::remove_file(&record_path).map_err(|e| Error::io(key.clone(), e))?;
-            move_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
+            place_content(&content_locks, &expected, &data, &blob, durable)
+                .map_err(io_error(&blob))?;
             touch(&link, durable).map_err(io_error(&link))?;
             drop(file);
             catalog.note(&repo);
@@ -445,6 +448,7 @@ struct FsUploadWriter {
     temp: Arc<TempNames>,
     durable: bool,
     upload_locks: Arc<KeyLocks>,
+    content_locks: Arc<ContentLocks>,
     write_slots: Arc<tokio::sync::Semaphore>,
     catalog: Arc<Catalog>,
     /// `None` for a staged blob.
@@ -481,6 +485,7 @@ impl FsUploadWriter {
             temp: Arc::clone(&storage.temp),
             durable: storage.durable,
             upload_locks: Arc::clone(&storage.upload_locks),
+            content_locks: Arc::clone(&storage.content_locks),
             write_slots: Arc::clone(&storage.write_slots),
             catalog: Arc::clone(&storage.catalog),
             session,
@@ -647,6 +652,8 @@ impl FsUploadWriter {
             None => None,
         };
         let catalog = Arc::clone(&self.catalog);
+        let content_locks = Arc::clone(&self.content_locks);
+        let digest = digest.clone();
         let repo_name = repo.to_owned();
         blocking(move || {
             let _guard = guard;
@@ -670,7 +677,8 @@ impl FsUploadWriter {
             // new file's time is the refreshed last-touched time. A concurrent complete of the
             // same digest replaces identical bytes, and both succeed. (Replacing a planted
             // symlink replaces the link itself, never what it points at.)
-            move_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
+            place_content(&content_locks, &digest, &data, &blob, durable)
+                .map_err(io_error(&blob))?;
             touch(&link, durable).map_err(io_error(&link))?;
             drop(file);
             catalog.note(&repo_name);
@@ -771,4 +779,19 @@ fn write_frames(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
         io::IoSlice::advance_slices(&mut rest, n);
     }
     Ok(())
+}
+
+/// Moves verified bytes `from` into place as content `blob` and stamps now as its touched
+/// time (the file's mtime is when its bytes were last written, maybe long ago), under the
+/// content's lock, so a collector's check-and-delete cannot remove it in between.
+fn place_content(
+    locks: &ContentLocks,
+    digest: &Digest,
+    from: &Path,
+    blob: &Path,
+    durable: bool,
+) -> io::Result<()> {
+    let _guard = locks.lock(digest);
+    move_into_place(from, blob, durable)?;
+    set_touched(blob)
 }

@@ -14,9 +14,9 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 
 use super::{
-    BoxFuture, ContentInfo, DeleteContentOptions, Error, GetOptions, GetResult, LinkOptions,
-    ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Result,
-    Storage, StoredManifest, UploadState, UploadWriter,
+    BoxFuture, ContentInfo, DeleteContentOptions, Error, GetOptions, GetResult, LeftoverOptions,
+    LinkOptions, ListOptions, ManifestMeta, ManifestPut, Page, Reclaimed, ReferrerEntry,
+    ReferrerListOptions, Result, Storage, StoredManifest, UploadState, UploadWriter,
 };
 use crate::protocol::Digest;
 
@@ -655,5 +655,13 @@ impl Storage for ObjectStorage {
         options: DeleteContentOptions,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(blobs::delete_blob_content(&self.inner, digest, options))
+    }
+
+    fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        Box::pin(blobs::touch_blob(&self.inner, digest))
+    }
+
+    fn delete_leftovers(&self, options: LeftoverOptions) -> BoxFuture<'_, Result<Reclaimed>> {
+        Box::pin(blobs::delete_leftovers(&self.inner, options))
     }
 }
