@@ -92,8 +92,8 @@ impl Shared {
                     return;
                 };
                 match collector.run().await {
-                    Ok(report) => tracing::info!(%report, "garbage collection"),
-                    Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+                    Ok(report) => tracing::info!(target: "tower_oci::gc", %report, "garbage collection"),
+                    Err(e) => tracing::warn!(target: "tower_oci::gc", error = %e, "garbage collection failed"),
                 }
             }
         });
