@@ -5,7 +5,6 @@
 //! `GC_STRESS_SECS` sets the stress duration (default 20 s).
 
 mod common;
-#[allow(dead_code)]
 mod s3;
 
 use std::collections::{HashMap, HashSet};
