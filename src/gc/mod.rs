@@ -12,6 +12,9 @@
 //!    touched before `start - grace` is deleted, each with
 //!    [`DeleteContentOptions::untouched_since`] at that cutoff, so content touched since the
 //!    run started is kept.
+//!    Then per-repository links to content that is gone are removed
+//!    ([`Storage::delete_dangling_link`], atomic with a re-push of that content; ObjectStorage
+//!    keeps them).
 //! 4. Upload sessions idle for the upload timeout go with their bytes (closed-session markers
 //!    too), then backend leftovers ([`Storage::delete_leftovers`]: ObjectStorage's unreferenced
 //!    chunks) older than the grace.
@@ -57,8 +60,8 @@
 //! still holds, and retention deletes go through [`Storage::delete_manifest`] and
 //! [`Storage::delete_tag`], which keep them coherent.
 //!
-//! Limits: per-repository blob links to deleted content stay (they read as absent, and a new
-//! push of the same digest makes them live again); ObjectStorage chunks of one request that
+//! Limits: on ObjectStorage, per-repository blob links to collected content stay (they read as
+//! absent, and a new push of the same digest makes them live again); its chunks of one request that
 //! is still streaming after the grace could be taken for leftovers, so keep the grace above
 //! the longest single upload request.
 
@@ -231,6 +234,8 @@ pub struct GcReport {
     pub kept_touched: u64,
     /// Unreferenced content kept because it was touched within the grace period.
     pub kept_recent: u64,
+    /// Per-repository blob links to collected content removed.
+    pub links_deleted: u64,
     /// Manifests deleted by retention.
     pub manifests_deleted: u64,
     /// Tags deleted by retention.
@@ -249,7 +254,7 @@ impl fmt::Display for GcReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}{} repositories, {} manifests, {} live digests; {} blobs ({} bytes) {}, {} kept (touched during the run), {} kept (within grace); retention: {} manifests, {} tags; {} upload sessions expired; {} leftovers ({} bytes); {} errors; {:.3} s",
+            "{}{} repositories, {} manifests, {} live digests; {} blobs ({} bytes) {}, {} kept (touched during the run), {} kept (within grace), {} links to collected blobs; retention: {} manifests, {} tags; {} upload sessions expired; {} leftovers ({} bytes); {} errors; {:.3} s",
             if self.dry_run { "dry run: " } else { "" },
             self.repositories,
             self.manifests,
@@ -259,6 +264,7 @@ impl fmt::Display for GcReport {
             if self.dry_run { "would be freed" } else { "freed" },
             self.kept_touched,
             self.kept_recent,
+            self.links_deleted,
             self.manifests_deleted,
             self.tags_deleted,
             self.uploads_expired,
@@ -368,7 +374,8 @@ impl Collector {
         }
         report.marked = live.len() as u64;
 
-        // Sweep.
+        // Sweep. `present`: content that exists after it (links to anything else dangle).
+        let mut present = HashSet::new();
         let mut after = None;
         loop {
             let page = storage
@@ -376,10 +383,12 @@ impl Collector {
                 .await?;
             for info in &page.items {
                 if live.contains(info.digest.as_str()) {
+                    present.insert(info.digest.as_str().to_owned());
                     continue;
                 }
                 if info.touched >= cutoff {
                     report.kept_recent += 1;
+                    present.insert(info.digest.as_str().to_owned());
                     continue;
                 }
                 if dry_run {
@@ -398,17 +407,54 @@ impl Collector {
                         report.blobs_deleted += 1;
                         report.bytes_freed += info.size;
                     }
-                    Err(Error::Conflict { .. }) => report.kept_touched += 1,
+                    Err(Error::Conflict { .. }) => {
+                        report.kept_touched += 1;
+                        present.insert(info.digest.as_str().to_owned());
+                    }
                     Err(e) if e.is_not_found() => {}
                     Err(e) => {
                         tracing::warn!(digest = %info.digest, error = %e, "gc: could not delete content");
                         report.errors += 1;
+                        present.insert(info.digest.as_str().to_owned());
                     }
                 }
             }
             after = page.items.last().map(|i| i.digest.as_str().to_owned());
             if !page.more || after.is_none() {
                 break;
+            }
+        }
+
+        // Per-repository links to content that is gone.
+        for repo in &repositories {
+            let mut after = None;
+            loop {
+                let page = storage
+                    .list_blob_links(repo, ListOptions::new(after.take(), PAGE))
+                    .await?;
+                for digest in &page.items {
+                    if present.contains(digest.as_str()) {
+                        continue;
+                    }
+                    if dry_run {
+                        report.links_deleted += 1;
+                        continue;
+                    }
+                    match storage.delete_dangling_link(repo, digest).await {
+                        Ok(()) => report.links_deleted += 1,
+                        // Pushed again meanwhile, or a backend that keeps links.
+                        Err(Error::Conflict { .. }) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => {
+                            tracing::warn!(repo, %digest, error = %e, "gc: could not delete a link");
+                            report.errors += 1;
+                        }
+                    }
+                }
+                after = page.items.last().map(|d| d.as_str().to_owned());
+                if !page.more || after.is_none() {
+                    break;
+                }
             }
         }
 

@@ -429,6 +429,35 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// blobs it references, and (rate-limited) before answering a blob `HEAD`/`GET`.
     fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>>;
 
+    /// One page of the blobs `repo` links, ordered by digest text, whether or not their
+    /// content still exists (links outlive collected content). Empty for an unknown
+    /// repository. The default lists none.
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a str,
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<Digest>>> {
+        let _ = (repo, options);
+        Box::pin(std::future::ready(Ok(Page::default())))
+    }
+
+    /// Removes `repo`'s link to blob `digest` when its content is gone (a link a collection
+    /// left behind), atomically with respect to completions and links of that content, which
+    /// would make it live again: [`Error::Conflict`] when the content exists,
+    /// [`Error::NotFound`] when there is no such link. The default keeps every link
+    /// ([`Error::Conflict`]); ObjectStorage keeps them too (without a lock, removing one
+    /// could hide a link a re-push just wrote).
+    fn delete_dangling_link<'a>(
+        &'a self,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(std::future::ready(Err(Error::conflict(
+            format!("{repo}@{digest}"),
+            "this backend keeps links",
+        ))))
+    }
+
     /// Deletes what the backend stores besides the keys of this API and that nothing
     /// references any more, last written before `options.older_than`: ObjectStorage's
     /// `chunks/` objects no blob pointer, session record or manifest names, and touch

@@ -2079,8 +2079,14 @@ pub async fn touch_and_delete_race(h: &dyn Harness) {
                 "delete_blob_content: {e:?}"
             );
         }
-        // The blob can always be pushed again, and reads back whole.
+        // The blob can always be pushed again, and reads back whole, even while a collector
+        // removes the link the collected content left.
+        let unlinker = Arc::clone(&s);
+        let bu = b.clone();
+        let unlink =
+            tokio::spawn(async move { unlinker.delete_dangling_link("kit/touch", &bu).await });
         let again = put_blob(&*s, "kit/touch", &data, 64).await;
+        let _ = unlink.await.expect("unlink task");
         assert_eq!(blob_bytes(&c, &*s, "kit/touch", &again).await, data);
     }
     let _ = ok(
@@ -2199,6 +2205,30 @@ pub async fn collector(h: &dyn Harness) {
         "get_manifest of collected manifest",
         s.get_manifest("kit/c", &doomed).await,
     );
+    // Links a backend lists all lead to content (links to collected content went, or the
+    // backend lists none); a link to existing content is never removed as dangling.
+    let links = ok(
+        &c,
+        "list_blob_links",
+        s.list_blob_links("kit/c", ListOptions::default()).await,
+    );
+    for d in &links.items {
+        ok(&c, "listed link has content", s.stat_blob(d).await);
+    }
+    fails(
+        &c,
+        "delete_dangling_link of a link to existing content",
+        s.delete_dangling_link("kit/c", &layer).await,
+        "Conflict",
+        |e| matches!(e, Error::Conflict { .. }),
+    );
+    for (repo, digest) in [("kit/c", &orphan), ("kit/none", &layer)] {
+        let result = s.delete_dangling_link(repo, digest).await;
+        assert!(
+            matches!(&result, Err(e) if e.is_not_found() || matches!(e, Error::Conflict { .. })),
+            "delete_dangling_link without a link: {result:?}"
+        );
+    }
     for d in [&config, &layer] {
         ok(
             &c,

@@ -127,9 +127,8 @@ impl FsStorage {
                 }
             }
             // Refreshing the mtime is also the existence check (and refuses a symlink).
-            let guard = locks.lock(&digest);
+            let _guard = locks.lock(&digest);
             set_touched(&blob).map_err(|e| Error::io(key, e))?;
-            drop(guard);
             touch(&link, durable).map_err(io_error(&link))?;
             catalog.note(&repo);
             Ok(())

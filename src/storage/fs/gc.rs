@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::manifests::LinkRecord;
 use super::write::{
-    blocking, io_error, read_dir_optional, read_optional, set_touched, sync_parent,
+    blocking, io_error, read_dir_optional, read_optional, remove, set_touched, sync_parent,
 };
 use super::{invalid_name, page_of, FsStorage};
 use crate::protocol::{Algorithm, Digest};
@@ -163,6 +163,57 @@ impl FsStorage {
         blocking(move || {
             let _guard = locks.lock(&digest);
             set_touched(&blob).map_err(|e| Error::io(digest.as_str(), e))
+        })
+        .await
+    }
+
+    pub(super) async fn list_blob_links_impl(
+        &self,
+        repo: &str,
+        options: ListOptions,
+    ) -> Result<Page<Digest>> {
+        let dir = self
+            .layout
+            .blob_links(repo)
+            .ok_or_else(|| invalid_name(repo))?;
+        blocking(move || {
+            let page = page_of(
+                digests_under(&dir)?,
+                |(d, _)| d.as_str().to_owned(),
+                &options,
+            );
+            Ok(Page::new(
+                page.items.into_iter().map(|(d, _)| d).collect(),
+                page.more,
+            ))
+        })
+        .await
+    }
+
+    pub(super) async fn delete_dangling_link_impl(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<()> {
+        let link = self
+            .layout
+            .blob_link(repo, digest)
+            .ok_or_else(|| invalid_name(repo))?;
+        let blob = self.layout.blob(digest);
+        let locks = std::sync::Arc::clone(&self.content_locks);
+        let durable = self.durable;
+        let (digest, key) = (digest.clone(), format!("{repo}@{digest}"));
+        blocking(move || {
+            // Under the content's lock: completions place content and link it under it too.
+            let _guard = locks.lock(&digest);
+            if stat_file(&blob)?.is_some() {
+                return Err(Error::conflict(key, "the content exists"));
+            }
+            if remove(&link, durable).map_err(io_error(&link))? {
+                Ok(())
+            } else {
+                Err(Error::not_found(key))
+            }
         })
         .await
     }

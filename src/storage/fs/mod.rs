@@ -377,6 +377,22 @@ impl Storage for FsStorage {
     fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.touch_blob_impl(digest))
     }
+
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a str,
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<Digest>>> {
+        Box::pin(self.list_blob_links_impl(repo, options))
+    }
+
+    fn delete_dangling_link<'a>(
+        &'a self,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.delete_dangling_link_impl(repo, digest))
+    }
 }
 
 /// Takes one page from sorted, de-duplicated `keys`: those strictly after `options.after`, at

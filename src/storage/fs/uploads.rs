@@ -251,13 +251,16 @@ impl FsStorage {
                         }
                     });
                     drop(file);
-                    if let Err(e) = written.and_then(|()| {
-                        place_content(&content_locks, &expected, &staged, &blob, durable)
-                    }) {
+                    if let Err(e) = written {
                         let _ = fs::remove_file(&staged);
                         return Err(Error::io(key, e));
                     }
-                    touch(&link, durable).map_err(io_error(&link))?;
+                    if let Err(e) =
+                        place_content(&content_locks, &expected, &staged, &blob, &link, durable)
+                    {
+                        let _ = fs::remove_file(&staged);
+                        return Err(e);
+                    }
                     catalog.note(&repo);
                     return Ok(Finished::CompletedUnstored);
                 }
@@ -280,9 +283,7 @@ impl FsStorage {
             }
             // As in `complete`: the record first, then the bytes into place, then the link.
             fs::remove_file(&record_path).map_err(|e| Error::io(key.clone(), e))?;
-            place_content(&content_locks, &expected, &data, &blob, durable)
-                .map_err(io_error(&blob))?;
-            touch(&link, durable).map_err(io_error(&link))?;
+            place_content(&content_locks, &expected, &data, &blob, &link, durable)?;
             drop(file);
             catalog.note(&repo);
             Ok(Finished::Completed)
@@ -677,9 +678,7 @@ impl FsUploadWriter {
             // new file's time is the refreshed last-touched time. A concurrent complete of the
             // same digest replaces identical bytes, and both succeed. (Replacing a planted
             // symlink replaces the link itself, never what it points at.)
-            place_content(&content_locks, &digest, &data, &blob, durable)
-                .map_err(io_error(&blob))?;
-            touch(&link, durable).map_err(io_error(&link))?;
+            place_content(&content_locks, &digest, &data, &blob, &link, durable)?;
             drop(file);
             catalog.note(&repo_name);
             Ok(())
@@ -781,17 +780,22 @@ fn write_frames(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
     Ok(())
 }
 
-/// Moves verified bytes `from` into place as content `blob` and stamps now as its touched
-/// time (the file's mtime is when its bytes were last written, maybe long ago), under the
-/// content's lock, so a collector's check-and-delete cannot remove it in between.
+/// Moves verified bytes `from` into place as content `blob`, stamps now as its touched time
+/// (the file's mtime is when its bytes were last written, maybe long ago) and links it, all
+/// under the content's lock, so a collector's check-and-delete cannot remove the content in
+/// between, nor take the link for one left to collected content.
 fn place_content(
     locks: &ContentLocks,
     digest: &Digest,
     from: &Path,
     blob: &Path,
+    link: &Path,
     durable: bool,
-) -> io::Result<()> {
+) -> Result<()> {
     let _guard = locks.lock(digest);
-    move_into_place(from, blob, durable)?;
-    set_touched(blob)
+    move_into_place(from, blob, durable)
+        .and_then(|()| set_touched(blob))
+        .map_err(io_error(blob))?;
+    touch(link, durable).map_err(io_error(link))?;
+    Ok(())
 }
