@@ -55,6 +55,10 @@
 //! touch because one happened less than a touch interval before), and deleting `B` needs a
 //! run whose cutoff is after that touch, which starts after `h + grace - touch interval`.
 //!
+//! Several collectors may run at once (replicas sharing an ObjectStorage, each with its own
+//! schedule): each run's argument above holds on its own, and a delete that lost to another
+//! one's is `NotFound`, skipped. Within one registry, runs are serialised.
+//!
 //! Caches: FsStorage drops the manifest bytes it cached for deleted content; ObjectStorage
 //! its manifest bytes cache; tag and link caches only ever describe manifests a repository
 //! still holds, and retention deletes go through [`Storage::delete_manifest`] and

@@ -53,7 +53,7 @@ impl Default for ObjectStorageOptions {
 /// ```text
 /// <prefix>/chunks/<uuid>                                   immutable bytes, one plain PUT of at most ~8 MiB each (of a PATCH body, a staged blob, a manifest)
 /// <prefix>/blobs/<alg>/<hex>                               {size, chunks}: created once, after the digest was verified
-/// <prefix>/touch/<alg>/<hex>                               the content's touched time (ns since the epoch), rewritten on link/push
+/// <prefix>/touch/<alg>/<hex>                               the content's touched time (ns since the epoch), rewritten on link, push, a manifest PUT naming it, a blob HEAD/GET
 /// <prefix>/catalog/<name>                                  empty: the repository exists
 /// <prefix>/repositories/<name>/_blobs/<alg>/<hex>          empty: the repository holds the blob
 /// <prefix>/repositories/<name>/_manifests/<alg>/<hex>      {mediaType, size, subject}, or empty (a tombstone)
