@@ -532,3 +532,77 @@ async fn disk_usage_returns_to_the_live_set_after_deletes_and_one_collection() {
     server.push_blob("disk/r1", &layer).await;
     let _ = SystemTime::now();
 }
+
+/// A `200` to `HEAD` or `GET`, a mount and a re-push each give an unreferenced blob another
+/// grace period; without them it goes at the first collection after its grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_mounts_and_re_pushes_refresh_an_unreferenced_blob() {
+    let grace = Duration::from_millis(1600);
+    let mut collector = None;
+    let server = common::start_with(|layer| {
+        let layer = layer.durable(false).gc(GcOptions::default().grace(grace));
+        collector = Some(layer.collector());
+        layer
+    })
+    .await;
+    let collector = collector.unwrap();
+    let path = |repo: &str, d: &str| format!("/v2/{repo}/blobs/{d}");
+    let blobs: Vec<(String, Vec<u8>)> = (0..5u8)
+        .map(|i| {
+            let data = vec![i; 1000];
+            (sha256(&data), data)
+        })
+        .collect();
+    for (_, data) in &blobs {
+        server.push_blob("fresh/a", data).await;
+    }
+    // Half a grace on, refresh four of them four ways; the fifth is left alone.
+    tokio::time::sleep(grace * 3 / 4).await;
+    let [(head, _), (get, _), (mounted, _), (pushed, pushed_data), (left, _)] = &blobs[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        server.head(&path("fresh/a", head)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get(&path("fresh/a", get)).await.status,
+        StatusCode::OK
+    );
+    let r = server
+        .empty(
+            "POST",
+            &format!("/v2/fresh/b/blobs/uploads/?mount={mounted}&from=fresh/a"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    server.push_blob("fresh/a", pushed_data).await;
+    // Past the first grace, within the second: only the one left alone goes.
+    tokio::time::sleep(grace * 3 / 4).await;
+    let report = collector.run().await.unwrap();
+    assert_eq!(report.blobs_deleted, 1, "{report}");
+    assert_eq!(
+        server.head(&path("fresh/a", left)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    for d in [head, get, pushed] {
+        assert_eq!(
+            server.head(&path("fresh/a", d)).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        server.head(&path("fresh/b", mounted)).await.status,
+        StatusCode::OK
+    );
+    // Untouched for a whole grace now (the HEADs above touched too): all go.
+    tokio::time::sleep(grace + Duration::from_millis(300)).await;
+    let report = collector.run().await.unwrap();
+    assert_eq!(report.blobs_deleted, 4, "{report}");
+    // The mount's link went with the content (links to collected content are removed).
+    assert_eq!(
+        server.head(&path("fresh/b", mounted)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(report.links_deleted, 5, "{report}");
+}
