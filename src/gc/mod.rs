@@ -64,10 +64,12 @@
 //! still holds, and retention deletes go through [`Storage::delete_manifest`] and
 //! [`Storage::delete_tag`], which keep them coherent.
 //!
-//! Limits: on ObjectStorage, per-repository blob links to collected content stay (they read as
-//! absent, and a new push of the same digest makes them live again); its chunks of one request that
-//! is still streaming after the grace could be taken for leftovers, so keep the grace above
-//! the longest single upload request.
+//! Limits: on ObjectStorage, per-repository blob links to collected content stay (they read
+//! as absent, and a new push of the same digest makes them live again), and chunks of one
+//! request still streaming after the grace could be taken for leftovers, so keep the grace
+//! above the longest single upload request. Retention reads a manifest's pushed time again
+//! right before deleting it, but a tag put in the few milliseconds between that read and the
+//! delete is deleted with it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
