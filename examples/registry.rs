@@ -170,6 +170,7 @@ async fn main() -> std::io::Result<()> {
         None
     };
     let mut layer = layer
+        .gc(serve.gc_options())
         .body_idle_timeout(serve.body_timeout)
         .allowed_origins(serve.allow_origins.clone());
     if let Some(hosts) = served_hosts(bound.ip(), &serve.allow_hosts) {

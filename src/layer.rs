@@ -7,6 +7,7 @@ use std::time::Duration;
 use tower::Layer;
 
 use crate::auth::{Authorizer, Hook};
+use crate::gc::{Collector, GcOptions};
 use crate::handlers::guard::parse_authority;
 use crate::handlers::Shared;
 use crate::service::Oci;
@@ -71,6 +72,7 @@ impl OciLayer {
         if let Some(root) = &self.root {
             let mut shared = Shared::new(Arc::new(FsStorage::new(root.to_path_buf(), durable)));
             shared.authorizer = self.shared.authorizer.clone();
+            shared.gc = self.shared.gc.clone();
             self.shared = Arc::new(shared);
         }
         self
@@ -102,6 +104,48 @@ impl OciLayer {
 }
 
 impl OciLayer {
+    /// Garbage collection and retention (see [`crate::gc`]): with [`GcOptions::interval`]
+    /// set, the registry runs a collection that often in the background (started with its
+    /// first request, on that request's runtime), logging one `info` line per run. The grace
+    /// period also sets how often blob reads refresh touched times. Defaults to
+    /// [`GcOptions::default`]: no background collection, a grace of 1 hour.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_oci::{gc::GcOptions, OciLayer};
+    ///
+    /// let layer = OciLayer::new("/var/lib/registry").gc(
+    ///     GcOptions::default()
+    ///         .interval(Some(Duration::from_secs(600)))
+    ///         .grace(Duration::from_secs(3600)),
+    /// );
+    /// # drop(layer);
+    /// ```
+    pub fn gc(mut self, options: GcOptions) -> Self {
+        self.config.gc_grace = options.grace;
+        let mut shared = Shared::clone(&self.shared);
+        shared.gc = options;
+        self.shared = Arc::new(shared);
+        self
+    }
+
+    /// A handle that runs a collection over this registry's storage when the host asks
+    /// ([`Collector::run`]), with the settings of [`OciLayer::gc`] (its interval aside) and
+    /// the upload timeout. It shares this registry's upload sessions (sessions being written
+    /// are never expired) and its run lock (never two runs at once).
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// let layer = tower_oci::OciLayer::new("/var/lib/registry");
+    /// let report = layer.collector().run().await.expect("mark failed");
+    /// println!("{report}");
+    /// # }
+    /// ```
+    pub fn collector(&self) -> Collector {
+        self.shared.collector(self.config)
+    }
+
     /// How long an upload session may sit idle (no request working on it) before a background
     /// sweep removes it with its bytes. Defaults to `1 hour`.
     pub fn upload_timeout(mut self, idle: Duration) -> Self {

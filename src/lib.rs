@@ -41,7 +41,8 @@
 //!     .max_uploads_per_principal(64)
 //!     .body_idle_timeout(std::time::Duration::from_secs(30))
 //!     .allowed_origins(["https://registry-ui.example.com"])
-//!     .allowed_hosts(["registry.example.com"]);
+//!     .allowed_hosts(["registry.example.com"])
+//!     .gc(tower_oci::gc::GcOptions::default().interval(Some(std::time::Duration::from_secs(600))));
 //! # let _ = layer;
 //! ```
 //!
@@ -54,6 +55,9 @@
 //!   prove it keeps the contract. Upload sessions live in storage, so any process sharing it
 //!   can continue them.
 //! - [`manifest`]: which manifests are accepted and what they reference.
+//! - [`gc`]: online garbage collection and retention ([`OciLayer::gc`] runs it in the
+//!   background, [`OciLayer::collector`] hands the host a handle), and why a push racing a
+//!   collection is never lost.
 //! - [`error`]: the spec's error codes and the JSON error bodies.
 //! - [`auth`]: the authorization hook ([`OciLayer::authorizer`]) and, with feature `auth`,
 //!   Basic (htpasswd) and Bearer (JWT) authenticators, a token issuer and a per-repository
@@ -71,6 +75,7 @@ pub mod auth;
 mod body;
 pub mod error;
 mod future;
+pub mod gc;
 mod handlers;
 mod layer;
 pub mod manifest;

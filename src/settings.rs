@@ -16,6 +16,9 @@ pub(crate) struct Config {
     pub(crate) max_uploads_per_repository: usize,
     pub(crate) max_uploads_per_principal: usize,
     pub(crate) body_idle_timeout: Duration,
+    /// The collector's grace period: blob `HEAD`/`GET` refresh touched times at most every
+    /// `grace / 8`, and a manifest `PUT` re-touches its blobs when it took `grace / 2`.
+    pub(crate) gc_grace: Duration,
 }
 
 impl Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             max_uploads_per_repository: 1024,
             max_uploads_per_principal: 256,
             body_idle_timeout: Duration::from_secs(60),
+            gc_grace: Duration::from_secs(60 * 60),
         }
     }
 }

@@ -13,6 +13,10 @@
 //! | `oci_storage_operation_duration_seconds` | histogram | `operation` |
 //! | `oci_storage_errors_total` | counter | `operation`, `kind` (`not_found`, `busy`, `full`, …) |
 //! | `oci_auth_failures_total` | counter | `reason` (`missing_credentials`, `invalid_credentials`, `invalid_token`, `insufficient_scope`, `denied`) |
+//! | `oci_gc_runs_total` | counter | `outcome` (`ok`, `failed`), `dry_run` |
+//! | `oci_gc_duration_seconds` | histogram | |
+//! | `oci_gc_freed_items_total` | counter (not in dry runs) | `kind` (`blobs`, `links`, `manifests`, `tags`, `uploads`, `leftovers`) |
+//! | `oci_gc_freed_bytes_total` | counter (not in dry runs) | |
 //!
 //! Spans: `oci_request` (info) per registry request, with `method`, `endpoint`, `repository`,
 //! `reference` (tag or digest), `principal` and `status`; `storage` (debug) per storage
@@ -64,6 +68,21 @@ pub(crate) fn describe() {
     describe_counter!(
         "oci_auth_failures_total",
         "Requests refused by the authorizer, by reason."
+    );
+    describe_counter!("oci_gc_runs_total", "Garbage collection runs.");
+    describe_histogram!(
+        "oci_gc_duration_seconds",
+        Unit::Seconds,
+        "How long garbage collection runs took."
+    );
+    describe_counter!(
+        "oci_gc_freed_items_total",
+        "Items garbage collection deleted, by kind."
+    );
+    describe_counter!(
+        "oci_gc_freed_bytes_total",
+        Unit::Bytes,
+        "Bytes garbage collection freed."
     );
 }
 
@@ -217,4 +236,36 @@ pub(crate) fn auth_failure(reason: &'static str) {
     metrics::counter!("oci_auth_failures_total", "reason" => reason).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = reason;
+}
+
+/// A garbage collection run timed from `started`: its report, or `None` when it failed.
+pub(crate) fn gc_run(report: Option<&crate::gc::GcReport>, started: Timer) {
+    #[cfg(feature = "metrics")]
+    {
+        let outcome = if report.is_some() { "ok" } else { "failed" };
+        let dry_run = if report.is_some_and(|r| r.dry_run) {
+            "true"
+        } else {
+            "false"
+        };
+        metrics::counter!("oci_gc_runs_total", "outcome" => outcome, "dry_run" => dry_run)
+            .increment(1);
+        metrics::histogram!("oci_gc_duration_seconds").record(started.elapsed().as_secs_f64());
+        if let Some(report) = report.filter(|r| !r.dry_run) {
+            for (kind, items) in [
+                ("blobs", report.blobs_deleted),
+                ("links", report.links_deleted),
+                ("manifests", report.manifests_deleted),
+                ("tags", report.tags_deleted),
+                ("uploads", report.uploads_expired),
+                ("leftovers", report.leftovers.items),
+            ] {
+                metrics::counter!("oci_gc_freed_items_total", "kind" => kind).increment(items);
+            }
+            metrics::counter!("oci_gc_freed_bytes_total")
+                .increment(report.bytes_freed + report.leftovers.bytes);
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (report, started);
 }

@@ -153,3 +153,105 @@ async fn a_full_disk_is_507_and_recovers() {
     );
     drop(reg);
 }
+
+/// The issue that started garbage collection: on a full disk, deleting images freed nothing.
+/// Now the example registry's collector (`--gc-interval 1s --gc-grace 1s`) gives the space
+/// back within seconds of the deletes, and pushes go through again with nothing else freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_images_give_a_full_disk_its_space_back() {
+    let Some(disk) = Mount::tmpfs("8m") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "cannot mount a tmpfs (CI runs as root)"
+        );
+        println!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let root = disk.path().join("registry");
+    let reg = RegistryProcess::start_with(&root, &["--gc-interval", "1s", "--gc-grace", "1s"]);
+    let c = reg.client();
+    let repo = "disk/gc";
+    // Images of one 1 MiB layer until the disk is full.
+    let mut images = Vec::new();
+    let mut refused = None;
+    for i in 0..16u64 {
+        let layer = pattern(1 << 20, 40 + i);
+        let r = push(&c, repo, &layer).await;
+        if r.status != StatusCode::CREATED {
+            refused = Some((r, layer));
+            break;
+        }
+        let config = format!("{{\"image\":{i}}}");
+        let r = push(&c, repo, config.as_bytes()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "a small config fits");
+        let manifest = common::image_manifest(
+            &common::sha256(config.as_bytes()),
+            config.len(),
+            &common::sha256(&layer),
+            layer.len(),
+            "",
+        );
+        let r = c
+            .send(
+                "PUT",
+                &format!("/v2/{repo}/manifests/v{i}"),
+                &[("content-type", common::OCI_MANIFEST)],
+                Bytes::from(manifest.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "manifest: {:?}", r.body);
+        images.push(common::sha256(manifest.as_bytes()));
+    }
+    let (r, data) = refused.expect("the disk never filled up");
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE);
+    let full = bytes_under(&root);
+    for digest in &images {
+        let r = c
+            .send(
+                "DELETE",
+                &format!("/v2/{repo}/manifests/{digest}"),
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    // Grace plus one interval, with room for a slow machine.
+    let mut pushed = None;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        if bytes_under(&root) < full / 4 {
+            pushed = Some(push(&c, repo, &data).await);
+            break;
+        }
+    }
+    let freed_to = bytes_under(&root);
+    println!(
+        "full disk: {full} bytes under the root with {} images; {freed_to} after deleting them",
+        images.len()
+    );
+    let r = pushed.expect("the collector never gave the space back");
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "after the collection: {:?}",
+        r.body
+    );
+    drop(reg);
+}
+
+/// Bytes of the regular files under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) if m.is_file() => total += m.len(),
+                _ => {}
+            }
+        }
+    }
+    total
+}

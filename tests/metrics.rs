@@ -51,7 +51,17 @@ async fn scrape(c: &Remote) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_families_move_with_requests() {
     let root = tempfile::tempdir().expect("tempdir");
-    let registry = RegistryProcess::start_with(root.path(), &["--no-fsync", "--metrics"]);
+    let registry = RegistryProcess::start_with(
+        root.path(),
+        &[
+            "--no-fsync",
+            "--metrics",
+            "--gc-interval",
+            "1s",
+            "--gc-grace",
+            "1h",
+        ],
+    );
     let c = registry.client();
     let repo = "metrics/app";
 
@@ -105,11 +115,7 @@ async fn metrics_families_move_with_requests() {
     );
     assert_eq!(sample(&before, "oci_upload_sessions_open"), 1.0);
     assert!(
-        total(
-            &before,
-            "oci_storage_errors_total",
-            &["operation=\"get_blob\"", "kind=\"not_found\""]
-        ) >= 1.0,
+        total(&before, "oci_storage_errors_total", &["kind=\"not_found\""]) >= 1.0,
         "{before}"
     );
 
@@ -144,9 +150,68 @@ async fn metrics_families_move_with_requests() {
         "{after}"
     );
 
+    // The collector runs every second here: its runs are counted.
+    let mut gc_runs = 0.0;
+    for _ in 0..50 {
+        gc_runs = total(&scrape(&c).await, "oci_gc_runs_total", &["outcome=\"ok\""]);
+        if gc_runs >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gc_runs >= 1.0, "no garbage collection run counted");
+
     // /metrics is the host's, not the registry's: it is not counted as a registry request.
     assert_eq!(
         total(&after, "oci_http_requests_total", &["endpoint=\"invalid\""]),
         0.0
+    );
+}
+
+/// Refusals by the authorizer are counted by reason (`--features metrics,auth`).
+#[cfg(feature = "auth")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_failures_are_counted_by_reason() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let hash = bcrypt::hash_with_result("alice-pw", 5)
+        .expect("bcrypt")
+        .format_for_version(bcrypt::Version::TwoY);
+    let htpasswd = root.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("alice:{hash}\n")).expect("htpasswd");
+    let htpasswd = htpasswd.to_str().expect("utf-8 path").to_owned();
+    let data = root.path().join("data");
+    let registry =
+        RegistryProcess::start_with(&data, &["--no-fsync", "--metrics", "--htpasswd", &htpasswd]);
+    let c = registry.client();
+    let r = c.get("/v2/a/tags/list").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // alice:wrong
+    let r = c
+        .send(
+            "GET",
+            "/v2/a/tags/list",
+            &[("authorization", "Basic YWxpY2U6d3Jvbmc=")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let text = scrape(&c).await;
+    assert_eq!(
+        total(
+            &text,
+            "oci_auth_failures_total",
+            &["reason=\"missing_credentials\""]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        total(
+            &text,
+            "oci_auth_failures_total",
+            &["reason=\"invalid_credentials\""]
+        ),
+        1.0,
+        "{text}"
     );
 }

@@ -475,6 +475,40 @@ fn registry_flags_parse() {
     assert_eq!(defaults.header_timeout, Duration::from_secs(30));
     assert_eq!(defaults.body_timeout, Duration::from_secs(60));
     assert!(defaults.allow_hosts.is_empty() && defaults.allow_origins.is_empty());
+    // Garbage collection is on: every 10 minutes, an hour's grace, no retention.
+    assert_eq!(defaults.gc_interval, Duration::from_secs(600));
+    assert_eq!(defaults.gc_grace, Duration::from_secs(3600));
+    assert!(!defaults.gc_dry_run);
+    assert_eq!(defaults.delete_untagged_after, None);
+    let gc = ok(&[
+        "--gc-interval",
+        "2s",
+        "--gc-grace=500ms",
+        "--gc-dry-run",
+        "--delete-untagged-after",
+        "1d",
+        "--keep-last-tags",
+        "ci/**=5",
+    ]);
+    assert_eq!(gc.gc_interval, Duration::from_secs(2));
+    assert_eq!(gc.gc_grace, Duration::from_millis(500));
+    assert!(gc.gc_dry_run);
+    assert_eq!(gc.delete_untagged_after, Some(Duration::from_secs(86400)));
+    assert_eq!(gc.keep_last_tags, [("ci/**".to_owned(), 5)]);
+    let options = gc.gc_options();
+    assert_eq!(options.grace, Duration::from_millis(500));
+    assert_eq!(options.retention.keep_last_tags.len(), 1);
+    assert_eq!(options.interval, Some(Duration::from_secs(2)));
+    assert_eq!(ok(&["--gc-interval", "off"]).gc_options().interval, None);
+    assert_eq!(ok(&["--gc-interval", "0"]).gc_options().interval, None);
+    assert_eq!(
+        ok(&["--gc-interval", "10m"]).gc_interval,
+        Duration::from_secs(600)
+    );
+    assert_eq!(
+        ok(&["--gc-grace", "1h"]).gc_grace,
+        Duration::from_secs(3600)
+    );
     let (args, _) = support::Args::try_parse_registry(
         ["--listen", "127.0.0.1:0", "--root", "/tmp/r", "--no-fsync"]
             .iter()
@@ -518,6 +552,9 @@ fn registry_flags_parse() {
         &["--tls-key", "k.pem"],
         &["--header-timeout", "0"],
         &["--body-timeout", "never"],
+        &["--gc-grace", "soon"],
+        &["--gc-interval", "5y"],
+        &["--keep-last-tags", "ci"],
     ] {
         assert!(parse(bad).is_err(), "{bad:?} should not parse");
     }

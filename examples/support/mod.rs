@@ -204,6 +204,25 @@ pub struct ServeArgs {
     /// carrying an Origin header are refused. Repeatable
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
+    /// Run garbage collection this often (`2s`, `10m`, `1h`, `1d`; `off` or `0`: never). Each
+    /// run logs one info line with what it freed
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, default_value = "10m")]
+    pub gc_interval: Duration,
+    /// Keep unreferenced content touched (pushed, linked, HEADed) within this long: the time
+    /// a client has between pushing a blob and the manifest naming it
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub gc_grace: Duration,
+    /// Collect without deleting: log what each run would free
+    #[arg(long)]
+    pub gc_dry_run: bool,
+    /// Delete manifests left untagged for this long (never an index's child, never a referrer
+    /// whose subject is held). Default: keep them
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub delete_untagged_after: Option<Duration>,
+    /// In repositories matching GLOB (`*` within a path component, `**` across), keep only
+    /// the N most recently pushed tags (`GLOB=N`). Repeatable; the first match applies
+    #[arg(long = "keep-last-tags", value_name = "GLOB=N", value_parser = parse_keep)]
+    pub keep_last_tags: Vec<(String, usize)>,
     /// Ask for HTTP Basic credentials checked against this htpasswd file (bcrypt, as
     /// `htpasswd -B` writes; re-read when it changes). Needs --features auth
     #[arg(
@@ -291,6 +310,65 @@ impl ServeArgs {
             || self.token_issuer.is_some()
             || self.token_trust.is_some()
     }
+}
+
+impl ServeArgs {
+    /// The garbage collection settings these flags ask for.
+    pub fn gc_options(&self) -> tower_oci::gc::GcOptions {
+        let mut retention =
+            tower_oci::gc::Retention::default().delete_untagged_after(self.delete_untagged_after);
+        for (glob, keep) in &self.keep_last_tags {
+            retention = retention.keep_last_tags(glob.clone(), *keep);
+        }
+        tower_oci::gc::GcOptions::default()
+            .interval((!self.gc_interval.is_zero()).then_some(self.gc_interval))
+            .grace(self.gc_grace)
+            .dry_run(self.gc_dry_run)
+            .retention(retention)
+    }
+}
+
+/// `500ms`, `2s`, `10m`, `1h`, `1d`, or plain seconds (`1.5`); zero is allowed.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let (number, unit) = match value.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => value.split_at(at),
+        None => (value, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Err(format!("unknown unit `{unit}` (ms, s, m, h, d)")),
+    };
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| Duration::from_secs_f64(n * scale))
+        .ok_or_else(|| format!("expected a duration like 2s, 10m or 1h, got `{value}`"))
+}
+
+/// A duration, `off` being zero (never).
+fn parse_interval(value: &str) -> Result<Duration, String> {
+    if value == "off" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(value)
+}
+
+/// `GLOB=N`.
+fn parse_keep(value: &str) -> Result<(String, usize), String> {
+    let (glob, n) = value
+        .rsplit_once('=')
+        .ok_or_else(|| "expected GLOB=N".to_owned())?;
+    let n = n.parse().map_err(|_| format!("`{n}` is not a count"))?;
+    if glob.is_empty() {
+        return Err("empty repository glob".to_owned());
+    }
+    Ok((glob.to_owned(), n))
 }
 
 #[derive(Parser, Debug)]

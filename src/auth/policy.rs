@@ -5,6 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::{Access, Actions};
+use crate::protocol::name::glob_matches;
 
 /// Per-repository permissions: rules by repository glob for users, for any authenticated
 /// user and for anonymous clients, a default, and admins.
@@ -216,23 +217,6 @@ impl FromStr for Policy {
 
     fn from_str(text: &str) -> Result<Policy, PolicyError> {
         Policy::parse(text)
-    }
-}
-
-/// `*` matches within a component, `**` across components; everything else literally.
-fn glob_matches(glob: &[u8], name: &[u8]) -> bool {
-    match glob {
-        [] => name.is_empty(),
-        [b'*', b'*', rest @ ..] => {
-            // One or more characters of any components; `**/` also matches no component.
-            (1..=name.len()).any(|taken| glob_matches(rest, &name[taken..]))
-                || (rest.first() == Some(&b'/') && glob_matches(&rest[1..], name))
-        }
-        [b'*', rest @ ..] => {
-            let component = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
-            (0..=component).any(|taken| glob_matches(rest, &name[taken..]))
-        }
-        [first, rest @ ..] => name.first() == Some(first) && glob_matches(rest, &name[1..]),
     }
 }
 

@@ -5,6 +5,7 @@ use http::{header, HeaderValue, Method, StatusCode};
 use super::{check_deletes, empty, finish, header_value, Ctx, HandlerResult};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
+use crate::gc::touch_interval;
 use crate::protocol::{ByteRange, DigestRef};
 use crate::storage::{GetOptions, Span};
 use crate::telemetry;
@@ -20,6 +21,16 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Han
     // lies outside the blob is 416. Size, span and body come from storage in one call.
     let range = ctx.header(header::RANGE).and_then(ByteRange::parse);
     let head = *ctx.method == Method::HEAD;
+    // A 200 tells the client it may reference the blob: refresh its touched time first
+    // (rate-limited), so a collector keeps it for a grace period from now (see `crate::gc`).
+    let interval = touch_interval(ctx.config.gc_grace);
+    if ctx.shared.touches.should_touch(owned.as_str(), interval) {
+        match ctx.storage().touch_blob(&owned).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return Err(blob_unknown(digest)),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let found = match ctx
         .storage()
         .get_blob(name, &owned, GetOptions::range(range, head))

@@ -96,7 +96,9 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) -> 
 }
 
 /// Every config, layer and child the manifest names must be in the repository. Each distinct
-/// reference is checked once, children by existence (never by reading them).
+/// reference is touched (its content's last-touched time refreshed), then checked once,
+/// children by existence (never by reading them): the order a collector's safety rests on
+/// (see `crate::gc`).
 async fn check_references(
     storage: &dyn Storage,
     name: &str,
@@ -107,19 +109,61 @@ async fn check_references(
         if reference.external || !seen.insert(&reference.digest) {
             continue;
         }
-        let present = if reference.is_manifest {
-            found(storage.manifest_meta(name, &reference.digest).await)?.is_some()
-        } else {
-            found(
+        let present = match storage.touch_blob(&reference.digest).await {
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e.into()),
+            Ok(()) if reference.is_manifest => {
+                found(storage.manifest_meta(name, &reference.digest).await)?.is_some()
+            }
+            Ok(()) => found(
                 storage
                     .get_blob(name, &reference.digest, GetOptions::head())
                     .await,
             )?
-            .is_some()
+            .is_some(),
         };
         if !present {
-            return Err(RegistryError::from_code(ErrorCode::ManifestBlobUnknown)
-                .with_detail(serde_json::json!({ "digest": reference.digest.as_str() })));
+            return Err(blob_unknown(&reference.digest));
+        }
+    }
+    Ok(())
+}
+
+fn blob_unknown(digest: &Digest) -> RegistryError {
+    RegistryError::from_code(ErrorCode::ManifestBlobUnknown)
+        .with_detail(serde_json::json!({ "digest": digest.as_str() }))
+}
+
+/// Touches every blob the manifest names again (before storing it, when checking took long).
+async fn touch_references(storage: &dyn Storage, manifest: &Manifest) -> Result<(), RegistryError> {
+    for reference in manifest.references.iter().filter(|r| !r.external) {
+        match storage.touch_blob(&reference.digest).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return Err(blob_unknown(&reference.digest)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// After a store that took longer than half the grace: every blob is touched and must still
+/// be there (a collector that started before the store may not have marked the manifest),
+/// else the manifest is taken back out.
+async fn recheck_references(
+    storage: &dyn Storage,
+    name: &str,
+    digest: &Digest,
+    manifest: &Manifest,
+) -> Result<(), RegistryError> {
+    for reference in manifest.references.iter().filter(|r| !r.external) {
+        match storage.touch_blob(&reference.digest).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(repo = name, %digest, "a slow manifest put lost a blob to garbage collection; the manifest is removed");
+                let _ = storage.delete_manifest(name, digest).await;
+                return Err(blob_unknown(&reference.digest));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -202,6 +246,7 @@ where
         }
     }
     let storage = ctx.storage();
+    let checked = std::time::Instant::now();
     check_references(storage, name, &manifest).await?;
 
     let size = bytes.len() as u64;
@@ -222,7 +267,15 @@ where
         );
         put = put.with_referrer(subject.clone(), entry);
     }
+    let grace = ctx.config.gc_grace;
+    if checked.elapsed() >= grace / 2 {
+        touch_references(storage, &manifest).await?;
+    }
+    let storing = std::time::Instant::now();
     storage.put_manifest(name, &put).await?;
+    if storing.elapsed() >= grace / 2 {
+        recheck_references(storage, name, &digest, &manifest).await?;
+    }
 
     let mut builder = empty(StatusCode::CREATED)
         .header(

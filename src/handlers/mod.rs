@@ -11,6 +11,7 @@ mod tags;
 mod uploads;
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -21,6 +22,7 @@ use tracing::Instrument;
 use crate::auth::{Access, Actions, Authorizer, Decision, Hook, Principal};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
+use crate::gc::{Collector, GcOptions, TouchLimiter};
 use crate::protocol::{
     name::is_valid_name, path::redact_upload_id, query::percent_decode, Endpoint, PathError, Query,
 };
@@ -37,6 +39,14 @@ pub(crate) struct Shared {
     pub(crate) uploads: Arc<Sessions>,
     /// `None`: every request is allowed, anonymously.
     pub(crate) authorizer: Hook,
+    /// Garbage collection settings (its interval starts the background loop).
+    pub(crate) gc: GcOptions,
+    /// Set once the background collection loop runs.
+    pub(crate) gc_started: Arc<AtomicBool>,
+    /// Shared by every collector of this registry: one run at a time.
+    pub(crate) gc_running: Arc<tokio::sync::Mutex<()>>,
+    /// Rate limit of the touches blob reads make.
+    pub(crate) touches: Arc<TouchLimiter>,
 }
 
 impl Shared {
@@ -47,7 +57,50 @@ impl Shared {
             storage: Arc::new(Instrumented(storage)),
             uploads: Arc::new(Sessions::default()),
             authorizer: Hook::default(),
+            gc: GcOptions::default(),
+            gc_started: Arc::default(),
+            gc_running: Arc::default(),
+            touches: Arc::default(),
         }
+    }
+
+    /// A collector over this registry's storage and upload sessions, with `config`'s upload
+    /// timeout.
+    pub(crate) fn collector(&self, config: Config) -> Collector {
+        Collector::with_sessions(
+            Arc::clone(&self.storage),
+            Arc::clone(&self.uploads),
+            self.gc.clone().upload_timeout(config.upload_timeout),
+            Arc::clone(&self.gc_running),
+        )
+    }
+
+    /// Starts the collection loop on the current runtime, once, when an interval is set. It
+    /// logs one line per run and ends when the registry is dropped.
+    fn start_gc(self: &Arc<Self>, config: Config) {
+        let Some(every) = self.gc.interval else {
+            return;
+        };
+        if self.gc_started.load(Ordering::Acquire) || self.gc_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.gc_started.store(false, Ordering::Release);
+            return;
+        };
+        let shared = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(collector) = shared.upgrade().map(|s| s.collector(config)) else {
+                    return;
+                };
+                match collector.run().await {
+                    Ok(report) => tracing::info!(target: "tower_oci::gc", %report, "garbage collection"),
+                    Err(e) => tracing::warn!(target: "tower_oci::gc", error = %e, "garbage collection failed"),
+                }
+            }
+        });
     }
 }
 
@@ -228,6 +281,7 @@ where
     shared
         .uploads
         .start_sweeper(&shared.storage, config.upload_timeout);
+    shared.start_gc(config);
     let query = Query::new(uri.query());
     let mut principal = None;
     let result = match (guard::check(&guard, &parts), endpoint) {

@@ -82,6 +82,23 @@ pub fn is_valid_tag(tag: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// `*` matches within a component, `**` across components; everything else literally.
+pub(crate) fn glob_matches(glob: &[u8], name: &[u8]) -> bool {
+    match glob {
+        [] => name.is_empty(),
+        [b'*', b'*', rest @ ..] => {
+            // One or more characters of any components; `**/` also matches no component.
+            (1..=name.len()).any(|taken| glob_matches(rest, &name[taken..]))
+                || (rest.first() == Some(&b'/') && glob_matches(&rest[1..], name))
+        }
+        [b'*', rest @ ..] => {
+            let component = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
+            (0..=component).any(|taken| glob_matches(rest, &name[taken..]))
+        }
+        [first, rest @ ..] => name.first() == Some(first) && glob_matches(rest, &name[1..]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use tracing::Instrument;
 
 use super::{
-    BoxFuture, ContentInfo, DeleteContentOptions, Finished, GetOptions, GetResult, LinkOptions,
-    ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Result,
-    Storage, StoredManifest, UploadState, UploadWriter,
+    BoxFuture, ContentInfo, DeleteContentOptions, Finished, GetOptions, GetResult, LeftoverOptions,
+    LinkOptions, ListOptions, ManifestMeta, ManifestPut, Page, Reclaimed, ReferrerEntry,
+    ReferrerListOptions, Result, Storage, StoredManifest, UploadState, UploadWriter,
 };
 use crate::protocol::Digest;
 use crate::telemetry;
@@ -200,6 +200,33 @@ impl Storage for Instrumented {
             "delete_blob_content",
             self.0.delete_blob_content(digest, options),
         )
+    }
+
+    fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        observe("touch_blob", self.0.touch_blob(digest))
+    }
+
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a str,
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<Digest>>> {
+        observe("list_blob_links", self.0.list_blob_links(repo, options))
+    }
+
+    fn delete_dangling_link<'a>(
+        &'a self,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        observe(
+            "delete_dangling_link",
+            self.0.delete_dangling_link(repo, digest),
+        )
+    }
+
+    fn delete_leftovers(&self, options: LeftoverOptions) -> BoxFuture<'_, Result<Reclaimed>> {
+        observe("delete_leftovers", self.0.delete_leftovers(options))
     }
 
     fn check(&self) -> BoxFuture<'_, Result<()>> {

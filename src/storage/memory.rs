@@ -582,6 +582,66 @@ impl Storage for MemoryStorage {
         };
         ready(result)
     }
+
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a str,
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<Digest>>> {
+        let state = self.lock();
+        let after = options.after.as_deref();
+        let mut items = Vec::new();
+        let mut more = false;
+        if let Some(r) = state.repos.get(repo) {
+            for text in r
+                .links
+                .iter()
+                .filter(|t| after.is_none_or(|a| t.as_str() > a))
+            {
+                if items.len() == options.limit {
+                    more = true;
+                    break;
+                }
+                if let Ok(digest) = Digest::parse(text) {
+                    items.push(digest);
+                }
+            }
+        }
+        ready(Ok(Page::new(items, more)))
+    }
+
+    fn delete_dangling_link<'a>(
+        &'a self,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut state = self.lock();
+        let key = format!("{repo}@{digest}");
+        let result = if state.blobs.contains_key(digest.as_str()) {
+            Err(Error::conflict(key, "the content exists"))
+        } else if state
+            .repos
+            .get_mut(repo)
+            .is_some_and(|r| r.links.remove(digest.as_str()))
+        {
+            Ok(())
+        } else {
+            Err(Error::not_found(key))
+        };
+        ready(result)
+    }
+
+    fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        let mut state = self.lock();
+        let result = match state.blobs.get_mut(digest.as_str()) {
+            Some(content) => {
+                content.touched = SystemTime::now();
+                Ok(())
+            }
+            None => Err(Error::not_found(digest.as_str())),
+        };
+        ready(result)
+    }
 }
 
 /// A writer's claim on a stored session.

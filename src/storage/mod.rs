@@ -68,9 +68,9 @@ pub use memory::MemoryStorage;
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::{ObjectStorage, ObjectStorageOptions};
 pub use types::{
-    resolve_span, ContentInfo, DeleteContentOptions, Finished, GetOptions, GetResult, LinkOptions,
-    ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Span,
-    StoredManifest, UploadState,
+    resolve_span, ContentInfo, DeleteContentOptions, Finished, GetOptions, GetResult,
+    LeftoverOptions, LinkOptions, ListOptions, ManifestMeta, ManifestPut, Page, Reclaimed,
+    ReferrerEntry, ReferrerListOptions, Span, StoredManifest, UploadState,
 };
 
 /// A boxed `Send` future, as the trait's methods return.
@@ -425,11 +425,63 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// Deletes blob content (not links: a link to deleted content reads as
     /// [`Error::NotFound`]). With `options.untouched_since`, only content not touched since
     /// then; [`Error::Conflict`] otherwise. [`Error::NotFound`] when there is none.
+    ///
+    /// The touched-time check and the delete must be atomic with respect to
+    /// [`Storage::touch_blob`], [`Storage::link_blob`] and an upload's completion: a touch
+    /// that returns before the delete commits makes it a conflict, and content a touch finds
+    /// present stays present (the collector's correctness rests on this; see
+    /// [`crate::gc`]). FsStorage and MemoryStorage hold a lock; ObjectStorage deletes the
+    /// pointer, re-reads the touched time and puts the pointer back if it moved.
     fn delete_blob_content<'a>(
         &'a self,
         digest: &'a Digest,
         options: DeleteContentOptions,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// Refreshes the last-touched time of blob content `digest` (whichever repositories link
+    /// it) to now. [`Error::NotFound`] when there is no content; once it returns `Ok`, a
+    /// [`Storage::delete_blob_content`] with an `untouched_since` at or before the call's
+    /// start keeps the content. The registry calls it before a manifest `PUT` checks the
+    /// blobs it references, and (rate-limited) before answering a blob `HEAD`/`GET`.
+    fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>>;
+
+    /// One page of the blobs `repo` links, ordered by digest text, whether or not their
+    /// content still exists (links outlive collected content). Empty for an unknown
+    /// repository. The default lists none.
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a str,
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<Digest>>> {
+        let _ = (repo, options);
+        Box::pin(std::future::ready(Ok(Page::default())))
+    }
+
+    /// Removes `repo`'s link to blob `digest` when its content is gone (a link a collection
+    /// left behind), atomically with respect to completions and links of that content, which
+    /// would make it live again: [`Error::Conflict`] when the content exists,
+    /// [`Error::NotFound`] when there is no such link. The default keeps every link
+    /// ([`Error::Conflict`]); ObjectStorage keeps them too (without a lock, removing one
+    /// could hide a link a re-push just wrote).
+    fn delete_dangling_link<'a>(
+        &'a self,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(std::future::ready(Err(Error::conflict(
+            format!("{repo}@{digest}"),
+            "this backend keeps links",
+        ))))
+    }
+
+    /// Deletes what the backend stores besides the keys of this API and that nothing
+    /// references any more, last written before `options.older_than`: ObjectStorage's
+    /// `chunks/` objects no blob pointer, session record or manifest names, and touch
+    /// objects of deleted content. The default has nothing to delete.
+    fn delete_leftovers(&self, options: LeftoverOptions) -> BoxFuture<'_, Result<Reclaimed>> {
+        let _ = options;
+        Box::pin(std::future::ready(Ok(Reclaimed::default())))
+    }
 
     // ---- start-up ----
 

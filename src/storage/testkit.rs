@@ -77,6 +77,8 @@ pub const CHECKS: &[&str] = &[
     "repositories",
     "referrers",
     "garbage_collection",
+    "touch_and_delete_race",
+    "collector",
     "concurrent_manifest_put_delete",
     "concurrent_blob_complete",
     "concurrent_resume",
@@ -99,6 +101,8 @@ pub async fn run_all(h: &dyn Harness) {
     repositories(h).await;
     referrers(h).await;
     garbage_collection(h).await;
+    touch_and_delete_race(h).await;
+    collector(h).await;
     concurrent_manifest_put_delete(h).await;
     concurrent_blob_complete(h).await;
     concurrent_resume(h).await;
@@ -2006,6 +2010,256 @@ pub async fn garbage_collection(h: &dyn Harness) {
             .all(|b| b.digest != b1 && b.digest != b2),
         "deleted content still listed"
     );
+}
+
+/// `touch_blob` refreshes content and is atomic with a conditional delete: once a touch
+/// returns `Ok`, a racing `delete_blob_content` with an earlier `untouched_since` has left the
+/// content in place.
+pub async fn touch_and_delete_race(h: &dyn Harness) {
+    let c = Check::start("touch_and_delete_race");
+    let s = h.fresh().await;
+    not_found(
+        &c,
+        "touch_blob of absent content",
+        s.touch_blob(&sha256(b"never stored")).await,
+    );
+    let b = put_blob(&*s, "kit/touch", &pattern(100, 9), 100).await;
+    let before = ok(&c, "stat_blob", s.stat_blob(&b).await).touched;
+    pause().await;
+    let mark = SystemTime::now();
+    ok(&c, "touch_blob", s.touch_blob(&b).await);
+    let after = ok(&c, "stat_blob", s.stat_blob(&b).await).touched;
+    assert!(
+        after > before && after >= mark,
+        "touch_blob did not refresh touched: {before:?} -> {after:?}"
+    );
+    fails(
+        &c,
+        "delete_blob_content of content touched since",
+        s.delete_blob_content(&b, DeleteContentOptions::untouched_since(mark))
+            .await,
+        "Conflict",
+        |e| matches!(e, Error::Conflict { .. }),
+    );
+    for round in 0..24u8 {
+        let data = pattern(64, 100 + round);
+        let b = put_blob(&*s, "kit/touch", &data, 64).await;
+        pause().await;
+        let mark = SystemTime::now();
+        let (toucher, deleter) = (Arc::clone(&s), Arc::clone(&s));
+        let (bt, bd) = (b.clone(), b.clone());
+        let touch = tokio::spawn(async move {
+            for _ in 0..(round % 4) {
+                tokio::task::yield_now().await;
+            }
+            toucher.touch_blob(&bt).await
+        });
+        let delete = tokio::spawn(async move {
+            deleter
+                .delete_blob_content(&bd, DeleteContentOptions::untouched_since(mark))
+                .await
+        });
+        let touched = touch.await.expect("touch task");
+        let deleted = delete.await.expect("delete task");
+        match (&touched, &deleted) {
+            (Ok(()), _) => {
+                ok(
+                    &c,
+                    "content a touch found stays after a racing delete",
+                    s.stat_blob(&b).await,
+                );
+            }
+            (Err(e), Ok(())) if e.is_not_found() => {}
+            (Err(e), _) if e.is_not_found() => {}
+            (Err(e), _) => panic!("testkit `touch_and_delete_race`: touch_blob: {e:?}"),
+        }
+        if let Err(e) = &deleted {
+            assert!(
+                matches!(e, Error::Conflict { .. }) || e.is_not_found(),
+                "delete_blob_content: {e:?}"
+            );
+        }
+        // The blob can always be pushed again, and reads back whole, even while a collector
+        // removes the link the collected content left.
+        let unlinker = Arc::clone(&s);
+        let bu = b.clone();
+        let unlink =
+            tokio::spawn(async move { unlinker.delete_dangling_link("kit/touch", &bu).await });
+        let again = put_blob(&*s, "kit/touch", &data, 64).await;
+        let _ = unlink.await.expect("unlink task");
+        assert_eq!(blob_bytes(&c, &*s, "kit/touch", &again).await, data);
+    }
+    let _ = ok(
+        &c,
+        "delete_leftovers",
+        s.delete_leftovers(super::LeftoverOptions::older_than(SystemTime::now()).dry_run(true))
+            .await,
+    );
+}
+
+fn image_json(config: &Digest, layers: &[&Digest], subject: Option<&Digest>) -> Bytes {
+    let descriptor = |d: &Digest| {
+        format!("{{\"mediaType\":\"application/octet-stream\",\"digest\":\"{d}\",\"size\":1}}")
+    };
+    let layers: Vec<String> = layers.iter().map(|d| descriptor(d)).collect();
+    let subject = subject
+        .map(|d| format!(",\"subject\":{}", descriptor(d)))
+        .unwrap_or_default();
+    Bytes::from(format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{MEDIA_TYPE}\",\"config\":{},\"layers\":[{}]{subject}}}",
+        descriptor(config),
+        layers.join(",")
+    ))
+}
+
+async fn put_json(
+    c: &Check,
+    s: &dyn Storage,
+    repo: &str,
+    media_type: &str,
+    bytes: Bytes,
+    tags: &[&str],
+) -> Digest {
+    let digest = sha256(&bytes);
+    let put = ManifestPut::new(digest.clone(), StoredManifest::new(media_type, bytes))
+        .with_tags(tags.iter().map(|t| (*t).to_owned()));
+    ok(c, "put_manifest", s.put_manifest(repo, &put).await);
+    digest
+}
+
+/// A [`crate::gc::Collector`] run over the store: what manifests name stays (untagged
+/// manifests, index children and subjects included), the rest goes, nothing is served from a
+/// cache afterwards, and deleted content can be pushed again.
+pub async fn collector(h: &dyn Harness) {
+    use crate::gc::{Collector, GcOptions};
+    let c = Check::start("collector");
+    let s = h.fresh().await;
+    let config = put_blob(&*s, "kit/c", b"{}", 2).await;
+    let layer = put_blob(&*s, "kit/c", &pattern(500, 1), 100).await;
+    let orphan = put_blob(&*s, "kit/c", &pattern(400, 2), 100).await;
+    let doomed_layer = put_blob(&*s, "kit/c", &pattern(300, 3), 100).await;
+    let image = put_json(
+        &c,
+        &*s,
+        "kit/c",
+        MEDIA_TYPE,
+        image_json(&config, &[&layer], None),
+        &["v1"],
+    )
+    .await;
+    let untagged = put_json(
+        &c,
+        &*s,
+        "kit/c",
+        MEDIA_TYPE,
+        image_json(&config, &[&layer], Some(&image)),
+        &[],
+    )
+    .await;
+    let doomed = put_json(
+        &c,
+        &*s,
+        "kit/c",
+        MEDIA_TYPE,
+        image_json(&config, &[&doomed_layer], None),
+        &[],
+    )
+    .await;
+    let index = Bytes::from(format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{INDEX_TYPE}\",\"manifests\":[{{\"mediaType\":\"{MEDIA_TYPE}\",\"digest\":\"{image}\",\"size\":1}}]}}"
+    ));
+    let index = put_json(&c, &*s, "kit/c", INDEX_TYPE, index, &["multi"]).await;
+    // A manifest read now is cached by backends that cache.
+    ok(&c, "get_manifest", s.get_manifest("kit/c", &doomed).await);
+    ok(
+        &c,
+        "delete_manifest",
+        s.delete_manifest("kit/c", &doomed).await,
+    );
+    pause().await;
+
+    let gc = Collector::new(
+        Arc::clone(&s),
+        GcOptions::default().grace(Duration::ZERO).dry_run(true),
+    );
+    let dry = ok(&c, "dry run", gc.run().await);
+    assert_eq!(
+        dry.blobs_deleted, 3,
+        "dry run counts orphan, doomed layer, doomed manifest: {dry:?}"
+    );
+    ok(&c, "dry run deletes nothing", s.stat_blob(&orphan).await);
+
+    let gc = Collector::new(Arc::clone(&s), GcOptions::default().grace(Duration::ZERO));
+    let report = ok(&c, "collector run", gc.run().await);
+    assert_eq!(report.blobs_deleted, 3, "{report:?}");
+    assert_eq!(
+        report.bytes_freed,
+        400 + 300 + image_json(&config, &[&doomed_layer], None).len() as u64,
+        "{report:?}"
+    );
+    for d in [&orphan, &doomed_layer, &doomed] {
+        not_found(&c, "stat_blob of collected content", s.stat_blob(d).await);
+    }
+    not_found(
+        &c,
+        "get_manifest of collected manifest",
+        s.get_manifest("kit/c", &doomed).await,
+    );
+    // Links a backend lists all lead to content (links to collected content went, or the
+    // backend lists none); a link to existing content is never removed as dangling.
+    let links = ok(
+        &c,
+        "list_blob_links",
+        s.list_blob_links("kit/c", ListOptions::default()).await,
+    );
+    for d in &links.items {
+        ok(&c, "listed link has content", s.stat_blob(d).await);
+    }
+    fails(
+        &c,
+        "delete_dangling_link of a link to existing content",
+        s.delete_dangling_link("kit/c", &layer).await,
+        "Conflict",
+        |e| matches!(e, Error::Conflict { .. }),
+    );
+    for (repo, digest) in [("kit/c", &orphan), ("kit/none", &layer)] {
+        let result = s.delete_dangling_link(repo, digest).await;
+        assert!(
+            matches!(&result, Err(e) if e.is_not_found() || matches!(e, Error::Conflict { .. })),
+            "delete_dangling_link without a link: {result:?}"
+        );
+    }
+    for d in [&config, &layer] {
+        ok(
+            &c,
+            "named blob kept",
+            s.get_blob("kit/c", d, GetOptions::head()).await,
+        );
+    }
+    for d in [&image, &untagged, &index] {
+        ok(&c, "manifest kept", s.get_manifest("kit/c", d).await);
+    }
+    // Collected content can be pushed again and serves its bytes.
+    let again = put_blob(&*s, "kit/c", &pattern(300, 3), 100).await;
+    assert_eq!(blob_bytes(&c, &*s, "kit/c", &again).await, pattern(300, 3));
+    let doomed_again = put_json(
+        &c,
+        &*s,
+        "kit/c",
+        MEDIA_TYPE,
+        image_json(&config, &[&doomed_layer], None),
+        &[],
+    )
+    .await;
+    ok(
+        &c,
+        "re-pushed manifest reads",
+        s.get_manifest("kit/c", &doomed_again).await,
+    );
+    // Content touched within the grace is kept.
+    let gc = Collector::new(Arc::clone(&s), GcOptions::default());
+    let kept = ok(&c, "collector run", gc.run().await);
+    assert_eq!(kept.blobs_deleted, 0, "{kept:?}");
 }
 
 // ---- concurrency ----

@@ -428,6 +428,52 @@ impl DeleteContentOptions {
     }
 }
 
+/// Options of [`Storage::delete_leftovers`](super::Storage::delete_leftovers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeftoverOptions {
+    /// Only leftovers last written before this time: a writer in flight may still be about to
+    /// reference younger ones.
+    pub older_than: SystemTime,
+    /// Count what would go, delete nothing.
+    pub dry_run: bool,
+}
+
+impl LeftoverOptions {
+    /// Leftovers last written before `older_than`.
+    pub fn older_than(older_than: SystemTime) -> Self {
+        LeftoverOptions {
+            older_than,
+            dry_run: false,
+        }
+    }
+
+    /// Only count them.
+    #[must_use]
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// What [`Storage::delete_leftovers`](super::Storage::delete_leftovers) deleted (or, in a dry
+/// run, would delete).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reclaimed {
+    /// Stored objects or files.
+    pub items: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Reclaimed {
+    /// A count.
+    pub fn new(items: u64, bytes: u64) -> Self {
+        Reclaimed { items, bytes }
+    }
+}
+
 /// What [`Storage::finish_upload`](super::Storage::finish_upload) did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -227,6 +227,16 @@ impl Sessions {
     /// Removes sessions idle for `timeout` or longer (their bytes go with them), except those
     /// a request of this process is writing to. Returns how many went.
     pub(crate) async fn sweep(&self, storage: &dyn Storage, timeout: Duration) -> usize {
+        self.sweep_with(storage, timeout, false).await
+    }
+
+    /// [`Sessions::sweep`], or with `dry_run` only counting what it would remove.
+    pub(crate) async fn sweep_with(
+        &self,
+        storage: &dyn Storage,
+        timeout: Duration,
+        dry_run: bool,
+    ) -> usize {
         let now = SystemTime::now();
         let mut after = None;
         let mut expired = 0;
@@ -241,6 +251,10 @@ impl Sessions {
             for state in &page.items {
                 let idle = now.duration_since(state.updated).unwrap_or_default();
                 if idle < timeout || self.lock().active.contains(&state.id) {
+                    continue;
+                }
+                if dry_run {
+                    expired += 1;
                     continue;
                 }
                 match storage.delete_upload(&state.id).await {

@@ -141,6 +141,8 @@ impl FsStorage {
         let durable = self.durable;
         let key = digest.as_str().to_owned();
         let catalog = Arc::clone(&self.catalog);
+        let locks = Arc::clone(&self.content_locks);
+        let digest = digest.clone();
         let repo = repo.to_owned();
         blocking(move || {
             if let Some((from, from_key)) = from {
@@ -149,6 +151,7 @@ impl FsStorage {
                 }
             }
             // Refreshing the mtime is also the existence check (and refuses a symlink).
+            let _guard = locks.lock(&digest);
             set_touched(&blob).map_err(|e| Error::io(key, e))?;
             touch(&link, durable).map_err(io_error(&link))?;
             catalog.note(&repo);

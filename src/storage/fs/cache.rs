@@ -149,6 +149,34 @@ impl KeyLocks {
     }
 }
 
+/// Striped locks over blob content, taken on blocking threads: a garbage collector's
+/// touched-time check and delete of one content file hold one, and so does every touch and
+/// every move of new content into place, so a touch never lands between the check and the
+/// delete, and a delete never removes content moved into place after its check.
+#[derive(Debug)]
+pub(super) struct ContentLocks {
+    stripes: [Mutex<()>; STRIPES],
+}
+
+impl ContentLocks {
+    pub(super) fn new() -> Self {
+        ContentLocks {
+            stripes: std::array::from_fn(|_| Mutex::new(())),
+        }
+    }
+
+    /// Holds the stripe of `digest`. The guarded sections are a few system calls that leave
+    /// nothing half-done in memory, so poisoning is ignored.
+    pub(super) fn lock(&self, digest: &Digest) -> MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        digest.as_str().hash(&mut hasher);
+        let index = hasher.finish() as usize % STRIPES;
+        self.stripes[index]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Manifest bytes by digest. Content-addressed data never changes, so any copy is coherent;
 /// the repository's link (checked separately) decides whether it may be served.
 #[derive(Debug)]

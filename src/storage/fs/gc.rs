@@ -6,7 +6,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::manifests::LinkRecord;
-use super::write::{blocking, io_error, read_dir_optional, read_optional, sync_parent};
+use super::write::{
+    blocking, io_error, read_dir_optional, read_optional, remove, set_touched, sync_parent,
+};
 use super::{invalid_name, page_of, FsStorage};
 use crate::protocol::{Algorithm, Digest};
 use crate::storage::{ContentInfo, DeleteContentOptions, Error, ListOptions, Page, Result};
@@ -119,7 +121,11 @@ impl FsStorage {
         let blob = self.layout.blob(digest);
         let durable = self.durable;
         let key = digest.as_str().to_owned();
+        let locks = std::sync::Arc::clone(&self.content_locks);
+        let locked = digest.clone();
         blocking(move || {
+            // Check and delete under the content's lock (see `ContentLocks`).
+            let guard = locks.lock(&locked);
             let meta = match fs::symlink_metadata(&blob) {
                 Ok(meta) => meta,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::not_found(key)),
@@ -139,6 +145,7 @@ impl FsStorage {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::not_found(key)),
                 Err(e) => return Err(io_error(&blob)(e)),
             }
+            drop(guard);
             if durable {
                 sync_parent(&blob).map_err(io_error(&blob))?;
             }
@@ -147,5 +154,67 @@ impl FsStorage {
         .await?;
         self.content.remove(digest);
         Ok(())
+    }
+
+    pub(super) async fn touch_blob_impl(&self, digest: &Digest) -> Result<()> {
+        let blob = self.layout.blob(digest);
+        let locks = std::sync::Arc::clone(&self.content_locks);
+        let digest = digest.clone();
+        blocking(move || {
+            let _guard = locks.lock(&digest);
+            set_touched(&blob).map_err(|e| Error::io(digest.as_str(), e))
+        })
+        .await
+    }
+
+    pub(super) async fn list_blob_links_impl(
+        &self,
+        repo: &str,
+        options: ListOptions,
+    ) -> Result<Page<Digest>> {
+        let dir = self
+            .layout
+            .blob_links(repo)
+            .ok_or_else(|| invalid_name(repo))?;
+        blocking(move || {
+            let page = page_of(
+                digests_under(&dir)?,
+                |(d, _)| d.as_str().to_owned(),
+                &options,
+            );
+            Ok(Page::new(
+                page.items.into_iter().map(|(d, _)| d).collect(),
+                page.more,
+            ))
+        })
+        .await
+    }
+
+    pub(super) async fn delete_dangling_link_impl(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<()> {
+        let link = self
+            .layout
+            .blob_link(repo, digest)
+            .ok_or_else(|| invalid_name(repo))?;
+        let blob = self.layout.blob(digest);
+        let locks = std::sync::Arc::clone(&self.content_locks);
+        let durable = self.durable;
+        let (digest, key) = (digest.clone(), format!("{repo}@{digest}"));
+        blocking(move || {
+            // Under the content's lock: completions place content and link it under it too.
+            let _guard = locks.lock(&digest);
+            if stat_file(&blob)?.is_some() {
+                return Err(Error::conflict(key, "the content exists"));
+            }
+            if remove(&link, durable).map_err(io_error(&link))? {
+                Ok(())
+            } else {
+                Err(Error::not_found(key))
+            }
+        })
+        .await
     }
 }

@@ -104,6 +104,13 @@ impl Layout {
         Some(p)
     }
 
+    /// `repositories/<name>/_blobs`.
+    pub(super) fn blob_links(&self, repo: &str) -> Option<PathBuf> {
+        let mut p = self.repo(repo)?;
+        p.push(REPO_BLOBS);
+        Some(p)
+    }
+
     /// `repositories/<name>/_manifests`.
     pub(super) fn manifests(&self, repo: &str) -> Option<PathBuf> {
         let mut p = self.repo(repo)?;

@@ -104,18 +104,22 @@ impl FsStorage {
             Arc::clone(&self.content),
         );
         let (tag_indexes, catalog) = (Arc::clone(&self.tag_indexes), Arc::clone(&self.catalog));
+        let content_locks = Arc::clone(&self.content_locks);
         let guard = self.repo_locks.lock(&repo).await;
         // Disk writes and cache updates in one task that owns the lock (see the type docs).
         blocking(move || {
             let _guard = guard;
             let text = digest.as_str();
             let written = (|| {
+                // Under the content's lock, so a collector cannot delete it in between.
+                let content_guard = content_locks.lock(&digest);
                 if is_regular_file(&blob).map_err(io_error(&blob))? {
                     // Re-pushed: refresh its last-touched time.
                     set_touched(&blob).map_err(io_error(&blob))?;
                 } else {
                     write_atomic(&temp, &blob, &bytes, durable).map_err(io_error(&blob))?;
                 }
+                drop(content_guard);
                 write_atomic(&temp, &link, &record_json, durable).map_err(io_error(&link))?;
                 if let Some((path, entry)) = &referrer {
                     write_atomic(&temp, path, entry, durable).map_err(io_error(path))?;

@@ -31,7 +31,7 @@ mod write;
 #[cfg(all(test, unix))]
 mod tests;
 
-use cache::{Cache, ContentCache, KeyLocks};
+use cache::{Cache, ContentCache, ContentLocks, KeyLocks};
 use layout::Layout;
 use manifests::LinkRecord;
 use repositories::Catalog;
@@ -126,6 +126,8 @@ pub struct FsStorage {
     repo_locks: KeyLocks,
     /// Serialises record writes of one upload session (save, complete, delete).
     upload_locks: Arc<KeyLocks>,
+    /// Makes a collector's check-and-delete of content atomic with touches and completions.
+    content_locks: Arc<ContentLocks>,
     /// Chunk writes of uploads in flight on the blocking pool at once (see [`WRITE_SLOTS`]).
     write_slots: Arc<tokio::sync::Semaphore>,
     tag_indexes: Arc<TagIndexes>,
@@ -172,6 +174,7 @@ impl FsStorage {
             )),
             repo_locks: KeyLocks::new(),
             upload_locks: Arc::new(KeyLocks::new()),
+            content_locks: Arc::new(ContentLocks::new()),
             write_slots: Arc::new(tokio::sync::Semaphore::new(WRITE_SLOTS)),
             tag_indexes: Arc::new(TagIndexes::default()),
             catalog: Arc::new(Catalog::default()),
@@ -369,6 +372,26 @@ impl Storage for FsStorage {
         options: DeleteContentOptions,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.delete_blob_content_impl(digest, options))
+    }
+
+    fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.touch_blob_impl(digest))
+    }
+
+    fn list_blob_links<'a>(
+        &'a self,
+        repo: &'a str,
+        options: ListOptions,
+    ) -> BoxFuture<'a, Result<Page<Digest>>> {
+        Box::pin(self.list_blob_links_impl(repo, options))
+    }
+
+    fn delete_dangling_link<'a>(
+        &'a self,
+        repo: &'a str,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.delete_dangling_link_impl(repo, digest))
     }
 }
 

@@ -31,12 +31,12 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::cache::KeyLocks;
+use super::cache::{ContentLocks, KeyLocks};
 use super::layout::{Layout, RECORD_SUFFIX};
 use super::repositories::Catalog;
 use super::write::{
     blocking, create_new, create_with, io_error, move_into_place, no_follow, open_read,
-    read_dir_optional, read_optional, remove, touch, write_atomic, TempNames,
+    read_dir_optional, read_optional, remove, set_touched, touch, write_atomic, TempNames,
 };
 use super::{invalid_name, invalid_upload_id, page_of, FsStorage};
 use crate::protocol::upload_id::is_valid_upload_id;
@@ -220,6 +220,7 @@ impl FsStorage {
         let staged = unstored.map(|state| (self.layout.staged(), state.clone()));
         let durable = self.durable;
         let catalog = Arc::clone(&self.catalog);
+        let content_locks = Arc::clone(&self.content_locks);
         let (key, repo, expected) = (id.to_owned(), repo.to_owned(), expected.clone());
         let guard = self.upload_locks.lock(id).await;
         blocking(move || {
@@ -250,12 +251,16 @@ impl FsStorage {
                         }
                     });
                     drop(file);
-                    if let Err(e) = written.and_then(|()| move_into_place(&staged, &blob, durable))
-                    {
+                    if let Err(e) = written {
                         let _ = fs::remove_file(&staged);
                         return Err(Error::io(key, e));
                     }
-                    touch(&link, durable).map_err(io_error(&link))?;
+                    if let Err(e) =
+                        place_content(&content_locks, &expected, &staged, &blob, &link, durable)
+                    {
+                        let _ = fs::remove_file(&staged);
+                        return Err(e);
+                    }
                     catalog.note(&repo);
                     return Ok(Finished::CompletedUnstored);
                 }
@@ -278,8 +283,7 @@ impl FsStorage {
             }
             // As in `complete`: the record first, then the bytes into place, then the link.
             fs::remove_file(&record_path).map_err(|e| Error::io(key.clone(), e))?;
-            move_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
-            touch(&link, durable).map_err(io_error(&link))?;
+            place_content(&content_locks, &expected, &data, &blob, &link, durable)?;
             drop(file);
             catalog.note(&repo);
             Ok(Finished::Completed)
@@ -445,6 +449,7 @@ struct FsUploadWriter {
     temp: Arc<TempNames>,
     durable: bool,
     upload_locks: Arc<KeyLocks>,
+    content_locks: Arc<ContentLocks>,
     write_slots: Arc<tokio::sync::Semaphore>,
     catalog: Arc<Catalog>,
     /// `None` for a staged blob.
@@ -481,6 +486,7 @@ impl FsUploadWriter {
             temp: Arc::clone(&storage.temp),
             durable: storage.durable,
             upload_locks: Arc::clone(&storage.upload_locks),
+            content_locks: Arc::clone(&storage.content_locks),
             write_slots: Arc::clone(&storage.write_slots),
             catalog: Arc::clone(&storage.catalog),
             session,
@@ -647,6 +653,8 @@ impl FsUploadWriter {
             None => None,
         };
         let catalog = Arc::clone(&self.catalog);
+        let content_locks = Arc::clone(&self.content_locks);
+        let digest = digest.clone();
         let repo_name = repo.to_owned();
         blocking(move || {
             let _guard = guard;
@@ -670,8 +678,7 @@ impl FsUploadWriter {
             // new file's time is the refreshed last-touched time. A concurrent complete of the
             // same digest replaces identical bytes, and both succeed. (Replacing a planted
             // symlink replaces the link itself, never what it points at.)
-            move_into_place(&data, &blob, durable).map_err(io_error(&blob))?;
-            touch(&link, durable).map_err(io_error(&link))?;
+            place_content(&content_locks, &digest, &data, &blob, &link, durable)?;
             drop(file);
             catalog.note(&repo_name);
             Ok(())
@@ -770,5 +777,25 @@ fn write_frames(file: &mut File, frames: &[Bytes]) -> io::Result<()> {
         }
         io::IoSlice::advance_slices(&mut rest, n);
     }
+    Ok(())
+}
+
+/// Moves verified bytes `from` into place as content `blob`, stamps now as its touched time
+/// (the file's mtime is when its bytes were last written, maybe long ago) and links it, all
+/// under the content's lock, so a collector's check-and-delete cannot remove the content in
+/// between, nor take the link for one left to collected content.
+fn place_content(
+    locks: &ContentLocks,
+    digest: &Digest,
+    from: &Path,
+    blob: &Path,
+    link: &Path,
+    durable: bool,
+) -> Result<()> {
+    let _guard = locks.lock(digest);
+    move_into_place(from, blob, durable)
+        .and_then(|()| set_touched(blob))
+        .map_err(io_error(blob))?;
+    touch(link, durable).map_err(io_error(link))?;
     Ok(())
 }

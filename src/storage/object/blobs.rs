@@ -1,5 +1,6 @@
 //! Blob content (chunks and their pointer), links into repositories, touched times, reads.
 
+use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,12 +13,12 @@ use tokio_util::io::StreamReader;
 
 use super::{
     check_repo, digest_key, digest_offset, key_digest, lock, manifests, store_error, system_time,
-    Inner,
+    uploads, Inner,
 };
 use crate::protocol::Digest;
 use crate::storage::{
     resolve_span, BlobReader, ContentInfo, DeleteContentOptions, Error, GetOptions, GetResult,
-    LinkOptions, ListOptions, Page, Result, Span,
+    LeftoverOptions, LinkOptions, ListOptions, Page, Reclaimed, Result, Span,
 };
 
 /// One immutable data object of a blob or session.
@@ -70,13 +71,26 @@ pub(crate) async fn publish(inner: &Inner, digest: &Digest, chunks: Vec<Chunk>) 
         key: digest.to_string(),
         source: Box::new(e),
     })?;
+    // Touched first: a collector deleting existing content either sees this touch and puts
+    // its pointer back, or has deleted it before, and then the create below stores ours.
+    touch(inner, digest).await?;
     if !inner.create(&pointer_key(digest), bytes.into()).await? {
         // Someone stored the same content: theirs stays, ours goes.
         inner
             .delete_best_effort(pointer.chunks.into_iter().map(|c| c.key))
             .await;
     }
-    touch(inner, digest).await
+    Ok(())
+}
+
+/// Touches content `digest`, then checks that it exists (in that order: see
+/// [`delete_blob_content`]).
+pub(crate) async fn touch_blob(inner: &Inner, digest: &Digest) -> Result<()> {
+    touch(inner, digest).await?;
+    if inner.head(&pointer_key(digest)).await?.is_none() {
+        return Err(Error::not_found(digest.as_str()));
+    }
+    Ok(())
 }
 
 /// Records now as the content's touched time, in the body: S3's last-modified times are whole
@@ -263,10 +277,7 @@ pub(crate) async fn link_blob(
             return Err(Error::not_found(format!("{from}@{digest}")));
         }
     }
-    if inner.head(&pointer_key(digest)).await?.is_none() {
-        return Err(Error::not_found(digest.as_str()));
-    }
-    touch(inner, digest).await?;
+    touch_blob(inner, digest).await?;
     link(inner, repo, digest).await
 }
 
@@ -301,21 +312,111 @@ pub(crate) async fn delete_blob_content(
     digest: &Digest,
     options: DeleteContentOptions,
 ) -> Result<()> {
-    let pointer = read_pointer(inner, digest).await?;
-    if let Some(since) = options.untouched_since {
-        let touched = stat_blob(inner, digest).await?.touched;
-        if touched >= since {
-            return Err(Error::conflict(
-                digest.as_str(),
-                "touched since the collector looked",
-            ));
-        }
+    let key = pointer_key(digest);
+    let read = inner
+        .read(&key)
+        .await?
+        .ok_or_else(|| Error::not_found(digest.as_str()))?;
+    let pointer: Pointer =
+        serde_json::from_slice(&read.bytes).map_err(|e| Error::corrupt(&key, e.to_string()))?;
+    let Some(since) = options.untouched_since else {
+        inner.delete(&key).await?;
+        manifests::forget_cached(inner, digest);
+        inner.delete(&touch_key(digest)).await?;
+        inner
+            .delete_best_effort(pointer.chunks.into_iter().map(|c| c.key))
+            .await;
+        return Ok(());
+    };
+    // No conditional delete: the pointer goes, then the touched time is read again, and if a
+    // touch came in meanwhile the pointer is put back. Every touch is followed by an
+    // existence check (`touch_blob`, `link_blob`, `publish`), so a touch either lands before
+    // the second read (the pointer comes back; its chunks were never deleted) or finds the
+    // content gone.
+    let before = touch_record(inner, digest).await?;
+    let touched = stat_blob(inner, digest).await?.touched;
+    if touched >= since {
+        return Err(Error::conflict(
+            digest.as_str(),
+            "touched since the collector looked",
+        ));
     }
-    inner.delete(&pointer_key(digest)).await?;
+    inner.delete(&key).await?;
     manifests::forget_cached(inner, digest);
-    inner.delete(&touch_key(digest)).await?;
+    if touch_record(inner, digest).await? != before {
+        // Put back unless an upload stored the content again meanwhile (then its chunks
+        // serve, and ours are left for the leftover sweep).
+        inner.create(&key, read.bytes).await?;
+        return Err(Error::conflict(
+            digest.as_str(),
+            "touched while the collector deleted it",
+        ));
+    }
     inner
         .delete_best_effort(pointer.chunks.into_iter().map(|c| c.key))
         .await;
     Ok(())
+}
+
+/// The raw touch object of `digest`, for comparing before and after a delete.
+async fn touch_record(inner: &Inner, digest: &Digest) -> Result<Option<Bytes>> {
+    Ok(inner.read(&touch_key(digest)).await?.map(|read| read.bytes))
+}
+
+/// Chunks no pointer or session record names, and touch objects of absent content, last
+/// written before `options.older_than`. Records are listed before pointers: a completion
+/// creates its pointer before it deletes its record, so a chunk moving from one to the other
+/// is seen in at least one.
+pub(crate) async fn delete_leftovers(inner: &Inner, options: LeftoverOptions) -> Result<Reclaimed> {
+    let mut referenced = HashSet::new();
+    for chunks in uploads::recorded_chunks(inner).await? {
+        referenced.extend(chunks.into_iter().map(|c| c.key));
+    }
+    let mut pointers = HashSet::new();
+    let mut keys = Vec::new();
+    inner
+        .list("blobs", None, |key, _| {
+            keys.push(key.to_owned());
+            true
+        })
+        .await?;
+    for key in keys {
+        let full = format!("blobs/{key}");
+        let Some(read) = inner.read(&full).await? else {
+            continue;
+        };
+        let pointer: Pointer = serde_json::from_slice(&read.bytes)
+            .map_err(|e| Error::corrupt(full.as_str(), e.to_string()))?;
+        referenced.extend(pointer.chunks.into_iter().map(|c| c.key));
+        pointers.insert(key);
+    }
+    let older_than = options.older_than;
+    let old = |meta: &object_store::ObjectMeta| system_time(meta) < older_than;
+    let mut doomed = Vec::new();
+    let mut reclaimed = Reclaimed::default();
+    inner
+        .list("chunks", None, |key, meta| {
+            let full = format!("chunks/{key}");
+            if old(meta) && !referenced.contains(&full) {
+                reclaimed.items += 1;
+                reclaimed.bytes += meta.size;
+                doomed.push(full);
+            }
+            true
+        })
+        .await?;
+    inner
+        .list("touch", None, |key, meta| {
+            if old(meta) && !pointers.contains(key) {
+                reclaimed.items += 1;
+                reclaimed.bytes += meta.size;
+                doomed.push(format!("touch/{key}"));
+            }
+            true
+        })
+        .await?;
+    if !options.dry_run {
+        inner.delete_best_effort(doomed).await;
+    }
+    Ok(reclaimed)
 }

@@ -17,7 +17,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::blobs::{self, add_to_catalog, new_chunk_key, pointer_key, Chunk};
+use super::blobs::{self, add_to_catalog, new_chunk_key, Chunk};
 use super::{
     check_repo, check_tag, digest_key, digest_offset, key_digest, lock, system_time, Inner,
 };
@@ -148,8 +148,11 @@ pub(crate) async fn manifest_meta(
 
 /// Stores manifest bytes as content (a chunk and its pointer) unless present; touches it.
 async fn store_content(inner: &Inner, digest: &Digest, bytes: &Bytes) -> Result<()> {
-    if inner.head(&pointer_key(digest)).await?.is_some() {
-        return blobs::touch(inner, digest).await;
+    // Touch, then check (see `blobs::delete_blob_content`).
+    match blobs::touch_blob(inner, digest).await {
+        Ok(()) => return Ok(()),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e),
     }
     let key = new_chunk_key();
     inner.put(&key, bytes.clone()).await?;

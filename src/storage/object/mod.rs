@@ -14,9 +14,9 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 
 use super::{
-    BoxFuture, ContentInfo, DeleteContentOptions, Error, GetOptions, GetResult, LinkOptions,
-    ListOptions, ManifestMeta, ManifestPut, Page, ReferrerEntry, ReferrerListOptions, Result,
-    Storage, StoredManifest, UploadState, UploadWriter,
+    BoxFuture, ContentInfo, DeleteContentOptions, Error, GetOptions, GetResult, LeftoverOptions,
+    LinkOptions, ListOptions, ManifestMeta, ManifestPut, Page, Reclaimed, ReferrerEntry,
+    ReferrerListOptions, Result, Storage, StoredManifest, UploadState, UploadWriter,
 };
 use crate::protocol::Digest;
 
@@ -53,7 +53,7 @@ impl Default for ObjectStorageOptions {
 /// ```text
 /// <prefix>/chunks/<uuid>                                   immutable bytes, one plain PUT of at most ~8 MiB each (of a PATCH body, a staged blob, a manifest)
 /// <prefix>/blobs/<alg>/<hex>                               {size, chunks}: created once, after the digest was verified
-/// <prefix>/touch/<alg>/<hex>                               the content's touched time (ns since the epoch), rewritten on link/push
+/// <prefix>/touch/<alg>/<hex>                               the content's touched time (ns since the epoch), rewritten on link, push, a manifest PUT naming it, a blob HEAD/GET
 /// <prefix>/catalog/<name>                                  empty: the repository exists
 /// <prefix>/repositories/<name>/_blobs/<alg>/<hex>          empty: the repository holds the blob
 /// <prefix>/repositories/<name>/_manifests/<alg>/<hex>      {mediaType, size, subject}, or empty (a tombstone)
@@ -655,5 +655,13 @@ impl Storage for ObjectStorage {
         options: DeleteContentOptions,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(blobs::delete_blob_content(&self.inner, digest, options))
+    }
+
+    fn touch_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>> {
+        Box::pin(blobs::touch_blob(&self.inner, digest))
+    }
+
+    fn delete_leftovers(&self, options: LeftoverOptions) -> BoxFuture<'_, Result<Reclaimed>> {
+        Box::pin(blobs::delete_leftovers(&self.inner, options))
     }
 }

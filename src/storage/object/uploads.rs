@@ -637,3 +637,25 @@ async fn release(inner: &Inner, session: &Session) {
         }
     }
 }
+
+/// The chunks every stored session record names (for the leftover sweep).
+pub(crate) async fn recorded_chunks(inner: &Inner) -> Result<Vec<Vec<Chunk>>> {
+    let mut ids = Vec::new();
+    inner
+        .list("uploads", None, |key, meta| {
+            if meta.size > 0 {
+                if let Some(id) = key.strip_suffix(".json") {
+                    ids.push(id.to_owned());
+                }
+            }
+            true
+        })
+        .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some((record, _)) = read_record(inner, &id).await? {
+            out.push(record.chunks);
+        }
+    }
+    Ok(out)
+}
