@@ -221,6 +221,18 @@ pub(crate) fn finish_hasher(state: &UploadState, expected: &Digest) -> Option<Ha
     }
 }
 
+/// Whether `tail` after the bytes of session `state` gives `expected`: `None` when it does,
+/// else what `finish_upload` answers ([`Finished::OtherAlgorithm`] or
+/// [`Finished::DigestMismatch`]).
+pub(crate) fn check_tail(state: &UploadState, tail: &[u8], expected: &Digest) -> Option<Finished> {
+    let Some(mut hasher) = finish_hasher(state, expected) else {
+        return Some(Finished::OtherAlgorithm);
+    };
+    hasher.update(tail);
+    let actual = hasher.finalize();
+    (actual != *expected).then_some(Finished::DigestMismatch { actual })
+}
+
 /// A registry's persistent state. See the [module docs](self).
 ///
 /// Keys: repository names and tags have been validated by the request parser (the spec's
@@ -319,13 +331,8 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
                 },
                 Err(e) => return Err(e),
             };
-            let Some(mut hasher) = finish_hasher(&state, expected) else {
-                return Ok(Finished::OtherAlgorithm);
-            };
-            hasher.update(&tail);
-            let actual = hasher.finalize();
-            if actual != *expected {
-                return Ok(Finished::DigestMismatch { actual });
+            if let Some(refused) = check_tail(&state, &tail, expected) {
+                return Ok(refused);
             }
             writer.write(tail).await?;
             writer.complete(repo, expected).await?;

@@ -42,7 +42,7 @@ use super::{invalid_name, invalid_upload_id, page_of, FsStorage};
 use crate::protocol::upload_id::is_valid_upload_id;
 use crate::protocol::{Algorithm, Digest};
 use crate::storage::{
-    finish_hasher, BlobReader, BoxFuture, Error, Finished, ListOptions, Page, Result, UploadState,
+    check_tail, BlobReader, BoxFuture, Error, Finished, ListOptions, Page, Result, UploadState,
     UploadWriter,
 };
 
@@ -234,13 +234,8 @@ impl FsStorage {
                     .map_err(io_error(&record_path))?
                     .is_none()
                 {
-                    let Some(mut hasher) = finish_hasher(&state, &expected) else {
-                        return Ok(Finished::OtherAlgorithm);
-                    };
-                    hasher.update(&tail);
-                    let actual = hasher.finalize();
-                    if actual != expected {
-                        return Ok(Finished::DigestMismatch { actual });
+                    if let Some(refused) = check_tail(&state, &tail, &expected) {
+                        return Ok(refused);
                     }
                     let mut file = create_new(&staged, durable).map_err(io_error(&staged))?;
                     let written = file.write_all(&tail).and_then(|()| {
@@ -269,13 +264,8 @@ impl FsStorage {
             if state.repo != repo || state.closed {
                 return Err(Error::not_found(key));
             }
-            let Some(mut hasher) = finish_hasher(&state, &expected) else {
-                return Ok(Finished::OtherAlgorithm);
-            };
-            hasher.update(&tail);
-            let actual = hasher.finalize();
-            if actual != expected {
-                return Ok(Finished::DigestMismatch { actual });
+            if let Some(refused) = check_tail(&state, &tail, &expected) {
+                return Ok(refused);
             }
             file.write_all(&tail).map_err(io_error(&data))?;
             if durable {
