@@ -54,6 +54,7 @@ impl OciLayer {
 
     /// The largest manifest accepted, in bytes; larger ones get 413.
     /// Defaults to `8 MiB` (the spec asks clients to expect registries to take at least 4 MB).
+    #[must_use]
     pub fn max_manifest_size(mut self, bytes: u64) -> Self {
         self.config.max_manifest_size = bytes;
         self
@@ -61,6 +62,7 @@ impl OciLayer {
 
     /// Whether `DELETE` of tags, manifests and blobs is allowed (405 `UNSUPPORTED` when not).
     /// Defaults to `true`.
+    #[must_use]
     pub fn deletes_enabled(mut self, enabled: bool) -> Self {
         self.config.deletes_enabled = enabled;
         self
@@ -68,6 +70,7 @@ impl OciLayer {
 
     /// Whether blob data, metadata and directories are fsynced before a write is acknowledged.
     /// Only applies to the filesystem storage of [`OciLayer::new`]. Defaults to `true`.
+    #[must_use]
     pub fn durable(mut self, durable: bool) -> Self {
         if let Some(root) = &self.root {
             let mut shared = Shared::new(Arc::new(FsStorage::new(root.to_path_buf(), durable)));
@@ -81,6 +84,7 @@ impl OciLayer {
     /// Who may do what: asked about every registry request after its path is parsed and
     /// before any body byte is read (see [`crate::auth`]). Defaults to none: every request
     /// is allowed, anonymously.
+    #[must_use]
     pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
         let mut shared = Shared::clone(&self.shared);
         shared.authorizer = Hook(Some(authorizer));
@@ -90,6 +94,7 @@ impl OciLayer {
 
     /// The smallest chunk a client should send (all but the last), advertised with
     /// `OCI-Chunk-Min-Length` on upload responses. Defaults to `None` (no minimum).
+    #[must_use]
     pub fn min_chunk_length(mut self, bytes: Option<u64>) -> Self {
         self.config.min_chunk_length = bytes;
         self
@@ -97,6 +102,7 @@ impl OciLayer {
 
     /// The most entries one tag-list or catalog page returns, whatever `n` asks for.
     /// Defaults to `1000`.
+    #[must_use]
     pub fn page_cap(mut self, entries: usize) -> Self {
         self.config.page_cap = entries;
         self
@@ -121,6 +127,7 @@ impl OciLayer {
     /// );
     /// # drop(layer);
     /// ```
+    #[must_use]
     pub fn gc(mut self, options: GcOptions) -> Self {
         self.config.gc_grace = options.grace;
         let mut shared = Shared::clone(&self.shared);
@@ -148,6 +155,7 @@ impl OciLayer {
 
     /// How long an upload session may sit idle (no request working on it) before a background
     /// sweep removes it with its bytes. Defaults to `1 hour`.
+    #[must_use]
     pub fn upload_timeout(mut self, idle: Duration) -> Self {
         self.config.upload_timeout = idle;
         self
@@ -157,6 +165,7 @@ impl OciLayer {
     /// session that would be one more gets 429 `TOOMANYREQUESTS` (at its `POST` while the cap
     /// is reached, else at its first byte). Sessions that have received no byte are not
     /// stored and not counted. Defaults to `4096`.
+    #[must_use]
     pub fn max_uploads(mut self, sessions: usize) -> Self {
         self.config.max_uploads = sessions;
         self
@@ -164,6 +173,7 @@ impl OciLayer {
 
     /// The same cap in one repository, so one repository cannot take every place; more get
     /// 429 `TOOMANYREQUESTS`. Defaults to `1024`.
+    #[must_use]
     pub fn max_uploads_per_repository(mut self, sessions: usize) -> Self {
         self.config.max_uploads_per_repository = sessions;
         self
@@ -173,6 +183,7 @@ impl OciLayer {
     /// allowed), so one account cannot take every place; more get 429 `TOOMANYREQUESTS`.
     /// Anonymous sessions, and every session without an authorizer, are held by the other
     /// caps only. Defaults to `256`.
+    #[must_use]
     pub fn max_uploads_per_principal(mut self, sessions: usize) -> Self {
         self.config.max_uploads_per_principal = sessions;
         self
@@ -185,6 +196,7 @@ impl OciLayer {
     /// keeps every byte acknowledged before (with a `202`) and continues from there. Also
     /// bounds the wait for the first byte of a body. `Duration::MAX` turns it off.
     /// Defaults to `60 s`.
+    #[must_use]
     pub fn body_idle_timeout(mut self, idle: Duration) -> Self {
         self.config.body_idle_timeout = idle;
         self
@@ -203,6 +215,7 @@ impl OciLayer {
     ///     .allowed_origins(["https://registry-ui.example.com"]);
     /// # let _ = layer;
     /// ```
+    #[must_use]
     pub fn allowed_origins<I>(mut self, origins: I) -> Self
     where
         I: IntoIterator,
@@ -226,6 +239,7 @@ impl OciLayer {
     ///     .allowed_hosts(["localhost", "127.0.0.1", "[::1]"]);
     /// # let _ = layer;
     /// ```
+    #[must_use]
     pub fn allowed_hosts<I>(mut self, hosts: I) -> Self
     where
         I: IntoIterator,
