@@ -62,6 +62,13 @@
 //! - [`auth`]: the authorization hook ([`OciLayer::authorizer`]) and, with feature `auth`,
 //!   Basic (htpasswd) and Bearer (JWT) authenticators, a token issuer and a per-repository
 //!   policy.
+//!
+//! Cargo features: `object-store` (`storage::ObjectStorage`: S3, GCS, Azure through
+//! `object_store`), `auth` (the built-in authenticators), `metrics` (Prometheus-style metrics
+//! through the `metrics` facade: request counts and latency, blob bytes, upload sessions,
+//! storage operations, authentication failures, garbage collection; see the README's "Metrics
+//! and tracing"), `testkit` (the storage test kit). Every registry request runs in an
+//! `oci_request` tracing span, and each storage operation in a `storage` span inside it.
 #![deny(unsafe_code, unreachable_pub)]
 #![warn(
     missing_docs,
