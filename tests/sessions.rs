@@ -543,3 +543,37 @@ async fn unstored_sessions_are_known_everywhere_and_close_everywhere() {
     let data = pattern(999, 9);
     finish_ok(&a.client(), repo, &loc, &data, &data, "PUT after a restart").await;
 }
+
+/// Eight first PATCHes of one unstored session at once, a hundred times: the session is stored by
+/// exactly one of them (one 202, the rest 416), never a 5xx from a record read while another
+/// request creates it, and the bytes of the one accepted are what the session completes with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_first_patches_store_a_session_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let registry = RegistryProcess::start(root.path());
+    let s = registry.client();
+    let chunk = Bytes::from(pattern(256 * 1024, 21));
+    let digest = common::sha256(&chunk);
+    let range = format!("0-{}", chunk.len() - 1);
+    let headers = [
+        ("content-type", "application/octet-stream"),
+        ("content-range", range.as_str()),
+    ];
+    for round in 0..100 {
+        let loc = s.start_upload("sessions/race").await;
+        let patches = (0..8).map(|_| s.send("PATCH", &loc, &headers, chunk.clone()));
+        let mut statuses: Vec<u16> = futures_util::future::join_all(patches)
+            .await
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect();
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [202, 416, 416, 416, 416, 416, 416, 416],
+            "round {round}"
+        );
+        let r = s.finish(&loc, &digest, Bytes::new()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "round {round}: {:?}", r.body);
+    }
+}

@@ -35,7 +35,7 @@ use super::cache::{ContentLocks, KeyLocks};
 use super::layout::{Layout, RECORD_SUFFIX};
 use super::repositories::Catalog;
 use super::write::{
-    blocking, create_new, create_with, io_error, move_into_place, no_follow, open_read,
+    blocking, create_atomic, create_new, io_error, move_into_place, no_follow, open_read,
     read_dir_optional, read_optional, remove, set_touched, touch, write_atomic, TempNames,
 };
 use super::{invalid_name, invalid_upload_id, page_of, FsStorage};
@@ -159,13 +159,13 @@ impl FsStorage {
         }
         let json = Record::of(state).to_json(&state.id)?;
         let durable = self.durable;
+        let temp = Arc::clone(&self.temp);
         let guard = self.upload_locks.lock(&state.id).await;
         blocking(move || {
             let _guard = guard;
-            // Only the record, created in place: the data file comes with the first resume,
-            // so a session that never receives a byte costs one file. A crash mid-write can
-            // only tear a record no client was told of; start-up removes torn records.
-            create_with(&record_path, &json, durable).map_err(io_error(&record_path))
+            // Only the record (the data file comes with the first resume), whole or not at
+            // all: requests racing to store a session by its first byte read it at once.
+            create_atomic(&temp, &record_path, &json, durable).map_err(io_error(&record_path))
         })
         .await
     }
@@ -379,27 +379,61 @@ pub(super) fn remove_torn_records(uploads: &Path) {
 /// bytes were moved into place by a completion whose record removal a crash undid), ends the
 /// session: [`Error::NotFound`].
 fn claim(record_path: &Path, data: &Path, key: &str) -> Result<(File, Record, UploadState)> {
-    let file = no_follow(OpenOptions::new().read(true).append(true).create(true))
-        .open(data)
-        .map_err(io_error(data))?;
-    lock_exclusive(&file, key)?;
+    let file = locked_data_file(data, key)?;
     let Some((record, state)) = read_record(record_path, key)? else {
-        // Deleted (or never there): leave no data file behind for it.
-        drop(file);
+        // Deleted (or never there): leave no data file behind for it. Removed while locked,
+        // and a claim that locked this file meanwhile sees it is no longer at the path.
         let _ = remove(data, false);
+        drop(file);
         return Err(Error::not_found(key));
     };
     let len = file.metadata().map_err(io_error(data))?.len();
     if len < record.offset {
-        drop(file);
         let _ = remove(record_path, false);
         let _ = remove(data, false);
+        drop(file);
         return Err(Error::not_found(key));
     }
     if len > record.offset {
         file.set_len(record.offset).map_err(io_error(data))?;
     }
     Ok((file, record, state))
+}
+
+/// Opens (creating) and locks the data file at `data`, making sure the file locked is still
+/// the one at the path: a claim that found no record removes the file while it holds the lock,
+/// and one that opened it just before must not write to the removed file.
+fn locked_data_file(data: &Path, key: &str) -> Result<File> {
+    for _ in 0..8 {
+        let file = no_follow(OpenOptions::new().read(true).append(true).create(true))
+            .open(data)
+            .map_err(io_error(data))?;
+        lock_exclusive(&file, key)?;
+        if same_file_at(&file, data).map_err(io_error(data))? {
+            return Ok(file);
+        }
+    }
+    // Removed under us again and again: another request is busy with the session.
+    Err(Error::Busy {
+        key: key.to_owned(),
+    })
+}
+
+/// Whether `path` still names the open `file`.
+#[cfg(unix)]
+fn same_file_at(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(at_path) => Ok(open.dev() == at_path.dev() && open.ino() == at_path.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file_at(_file: &File, path: &Path) -> io::Result<bool> {
+    Ok(path.exists())
 }
 
 /// Takes the exclusive advisory lock of an upload's data file, or reports the session busy.

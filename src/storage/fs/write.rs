@@ -173,26 +173,32 @@ pub(super) fn write_atomic(
     })
 }
 
-/// Creates `path` with `data` unless something is there ([`io::ErrorKind::AlreadyExists`]):
-/// one exclusive create and one write, fsynced with its directory when durable. Not atomic
-/// against a crash mid-write: callers write records nobody has been told of yet, and remove
-/// torn ones at start-up.
-pub(super) fn create_with(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
-    let result = (|| -> io::Result<()> {
-        let mut file = create_new(path, durable)?;
-        file.write_all(data)?;
+/// Creates `dest` with `data` unless something is there ([`io::ErrorKind::AlreadyExists`]),
+/// atomically: the content is written to a temp file first and hard-linked into place, so a
+/// reader racing the create (another request of a session being stored by its first byte, in
+/// this process or another) sees no file or the whole one, never a partial one.
+pub(super) fn create_atomic(
+    temp: &TempNames,
+    dest: &Path,
+    data: &[u8],
+    durable: bool,
+) -> io::Result<()> {
+    via_temp(temp, data, durable, |tmp| {
+        let linked = match fs::hard_link(tmp, dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_parent(dest, durable)?;
+                fs::hard_link(tmp, dest)
+            }
+            other => other,
+        };
+        // The temp name goes whether or not the link was made (an error leaves `dest` as it was).
+        let _ = fs::remove_file(tmp);
+        linked?;
         if durable {
-            file.sync_all()?;
-            sync_parent(path)?;
+            sync_parent(dest)?;
         }
         Ok(())
-    })();
-    if let Err(e) = &result {
-        if e.kind() != io::ErrorKind::AlreadyExists {
-            let _ = fs::remove_file(path);
-        }
-    }
-    result
+    })
 }
 
 /// Creates an empty file at `path` unless a regular file is there. The file's existence is the
