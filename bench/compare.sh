@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Compares tower-oci's example registry ("ours") with Debian's docker-registry, the CNCF
-# distribution 2.8 ("theirs"), on the same machine, the same storage medium and the same load
-# generator (examples/oci-load). Prints ours/theirs ratios per workload, each server's peak RSS
-# (VmHWM) and the in-memory sha256 rate of one core.
+# Compares tower-oci's example registry ("ours") with two peers: Debian's docker-registry, the CNCF
+# distribution 2.8 ("theirs"), and ferro-oci-server 1.0.0 ("ferro", a Rust registry crate), on the
+# same machine, the same storage medium and the same load generator (examples/oci-load). Prints
+# ours/theirs ratios per workload, then ours / best peer, each server's peak RSS (VmHWM) and the
+# in-memory sha256 rate of one core (measured before and after the load runs; the lower is used).
 #
 #   bench/compare.sh                 tmpfs storage, ours run with --no-fsync (see below)
 #   bench/compare.sh --quick         small counts: a smoke test in about a minute
 #   bench/compare.sh --theirs-twice  docker-registry in both slots: checks the script itself
 #   bench/compare.sh --only theirs   only docker-registry
+#   bench/compare.sh --no-ferro      without ferro-oci-server
 #
 # Options:
 #   --disk            storage in a directory on disk (${TMPDIR:-/var/tmp}) instead of tmpfs
 #   --fsync           run ours without --no-fsync. distribution never fsyncs blobs, so the default
 #                     (ours with --no-fsync) is the like-for-like comparison; --fsync shows the
 #                     cost of durability
-#   --only ours|theirs
+#   --only ours|theirs|ferro
+#   --no-ferro        skip ferro-oci-server. Otherwise it is installed once with
+#                     `cargo install ferro-oci-server --version 1.0.0 --locked` under
+#                     target/bench-tools (a few minutes' compile; $FERRO_BIN overrides) and run with
+#                     FERRO_OCI_LISTEN=127.0.0.1:PORT, FERRO_OCI_STORAGE_DIR=<dir on the same medium>
+#                     and RUST_LOG=warn (override with FERRO_RUST_LOG). Not run with --storage-s3.
 #   --theirs-twice    run docker-registry as "ours" too (before examples/registry exists)
 #   --quick           fewer and smaller operations
 #   --no-build        use the release binaries already built
@@ -25,32 +32,35 @@
 #                     theirs with distribution's S3 driver (rootdirectory /theirs, redirects off).
 #                     Its own, smaller workload list (push, pull, chunked, 1 KiB push, manifest GET);
 #                     also prints the CPU seconds each server and the S3 server used per workload.
-#                     --fsync/--disk do not apply.
+#                     --fsync/--disk do not apply, nor does ferro (it has no S3 storage).
 #   --s3-server s3s-fs|moto  [s3s-fs] with moto ($MOTO_SERVER, in memory) a fresh moto_server per
 #                     workload instead. Distribution 2.8's S3 driver cannot push to s3s-fs 0.14.1:
 #                     it resumes every upload with ListMultipartUploads, which s3s-fs answers 501,
 #                     so every blob PUT/PATCH of theirs fails there; moto implements it.
 #
-# Neither server logs per request: distribution runs with its access log disabled and log level
-# error, ours with RUST_LOG=warn (override with OURS_RUST_LOG).
+# No server logs per request: distribution runs with its access log disabled and log level
+# error, ours with RUST_LOG=warn (override with OURS_RUST_LOG), ferro with RUST_LOG=warn. ferro's
+# blob store (ferro-blob-store 1.0.0) does not fsync either.
 #
 # Each workload runs on a freshly started server over an empty storage directory, alternating
-# theirs/ours, so neither inherits the other's leftovers and slow drift in background load hits
-# both alike. Every server is stopped by its PID. Each load run has its own time limit and the
+# theirs/ours/ferro, so none inherits another's leftovers and slow drift in background load hits
+# all alike. Every server is stopped by its PID. Each load run has its own time limit and the
 # script skips what is left once it has used 9 minutes, so it ends in under 10 minutes after the
-# build. Needs curl. Both servers and the load generator share the machine's cores: on a busy
+# build (and ferro's one-time install). Needs curl, and python3 for the best-peer table. The
+# servers and the load generator share the machine's cores: on a busy
 # machine the figures are noisy; the load average is printed before and after.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-disk=0 fsync=0 only="" theirs_twice=0 quick=0 build=1 out="" s3=0 s3_server=s3s-fs
+disk=0 fsync=0 only="" theirs_twice=0 quick=0 build=1 out="" s3=0 s3_server=s3s-fs no_ferro=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --disk) disk=1 ;;
         --fsync) fsync=1 ;;
-        --only) only=${2:?--only needs ours or theirs}; shift ;;
+        --only) only=${2:?--only needs ours, theirs or ferro}; shift ;;
+        --no-ferro) no_ferro=1 ;;
         --theirs-twice) theirs_twice=1 ;;
         --quick) quick=1 ;;
         --no-build) build=0 ;;
@@ -62,17 +72,26 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-case "$only" in ""|ours|theirs) ;; *) echo "compare.sh: --only takes ours or theirs" >&2; exit 2 ;; esac
+case "$only" in ""|ours|theirs|ferro) ;; *) echo "compare.sh: --only takes ours, theirs or ferro" >&2; exit 2 ;; esac
+if [ "$only" = ferro ] && { [ "$no_ferro" = 1 ] || [ "$s3" = 1 ]; }; then
+    echo "compare.sh: --only ferro does not go with --no-ferro or --storage-s3" >&2
+    exit 2
+fi
 
 THEIRS_BIN=${THEIRS_BIN:-/usr/bin/docker-registry}
 LOAD=$ROOT/target/release/examples/oci-load
 OURS_BIN=$ROOT/target/release/examples/registry
+FERRO_VERSION=1.0.0
+FERRO_ROOT=$ROOT/target/bench-tools
+FERRO_BIN=${FERRO_BIN:-$FERRO_ROOT/bin/ferro-oci-server}
 BUDGET=540 # seconds of load runs before the rest is skipped
 SECONDS=0
 
-need_ours=1 need_theirs=1
-[ "$only" = theirs ] && need_ours=0
-[ "$only" = ours ] && need_theirs=0
+need_ours=1 need_theirs=1 need_ferro=1
+[ "$only" = theirs ] && need_ours=0 && need_ferro=0
+[ "$only" = ours ] && need_theirs=0 && need_ferro=0
+[ "$only" = ferro ] && need_ours=0 && need_theirs=0
+{ [ "$no_ferro" = 1 ] || [ "$s3" = 1 ]; } && need_ferro=0
 if [ "$need_theirs" = 1 ] || [ "$theirs_twice" = 1 ]; then
     [ -x "$THEIRS_BIN" ] || { echo "compare.sh: $THEIRS_BIN not found (apt-get install docker-registry)" >&2; exit 1; }
 fi
@@ -83,6 +102,15 @@ if [ "$build" = 1 ]; then
     [ "$need_ours" = 1 ] && [ "$theirs_twice" = 0 ] && examples+=(--example registry)
     [ "$s3" = 1 ] && examples+=(--features object-store)
     nice -n 10 cargo build --release "${examples[@]}"
+    if [ "$need_ferro" = 1 ] && [ "$FERRO_BIN" = "$FERRO_ROOT/bin/ferro-oci-server" ] &&
+        ! { [ -x "$FERRO_BIN" ] && grep -q "ferro-oci-server $FERRO_VERSION" "$FERRO_ROOT/.crates.toml" 2>/dev/null; }; then
+        echo "compare.sh: cargo install ferro-oci-server $FERRO_VERSION into $FERRO_ROOT (a few minutes; --no-ferro skips it)" >&2
+        nice -n 10 cargo install ferro-oci-server --version "$FERRO_VERSION" --locked --root "$FERRO_ROOT" --quiet
+    fi
+fi
+if [ "$need_ferro" = 1 ] && [ ! -x "$FERRO_BIN" ]; then
+    echo "compare.sh: $FERRO_BIN missing (drop --no-build to install it, or --no-ferro)" >&2
+    exit 1
 fi
 if [ "$s3" = 1 ]; then
     case "$s3_server" in s3s-fs|moto) ;; *) echo "compare.sh: --s3-server takes s3s-fs or moto" >&2; exit 2 ;; esac
@@ -104,6 +132,8 @@ out=${out:-$ROOT/target/oci-compare-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 : > "$out/ours.jsonl"
 : > "$out/theirs.jsonl"
+: > "$out/ferro.jsonl"
+: > "$out/hash-rate.jsonl"
 : > "$out/rss.txt"
 
 # Storage: a private tmpfs mount if we may mount, else /dev/shm, or disk with --disk.
@@ -160,7 +190,11 @@ pick_port() {
 start_server() {
     local who=$1 data=$2 port=$3 log=$4
     mkdir -p "$data"
-    if [ "$who" = theirs ] || [ "$theirs_twice" = 1 ]; then
+    if [ "$who" = ferro ]; then
+        # Configured by environment only; RUST_LOG=info would log every request.
+        FERRO_OCI_LISTEN=127.0.0.1:$port FERRO_OCI_STORAGE_DIR=$data \
+            RUST_LOG=${FERRO_RUST_LOG:-warn} "$FERRO_BIN" > "$log" 2>&1 &
+    elif [ "$who" = theirs ] || [ "$theirs_twice" = 1 ]; then
         local storage_yml="  filesystem:
     rootdirectory: $data"
         if [ "$s3" = 1 ]; then
@@ -303,6 +337,7 @@ fi
 sides=()
 [ "$need_theirs" = 1 ] && sides+=(theirs)
 [ "$need_ours" = 1 ] && sides+=(ours)
+[ "$need_ferro" = 1 ] && sides+=(ferro)
 ours_name="tower-oci examples/registry"
 [ "$theirs_twice" = 1 ] && ours_name="docker-registry (in the ours slot: --theirs-twice)"
 
@@ -359,10 +394,10 @@ if [ "$s3" = 1 ]; then
     : > "$out/cpu.txt"
     fsync=1 # not a flag of ours on object storage; keeps --no-fsync out of the header
 fi
-echo "storage: $medium; ours: $ours_name$([ "$fsync" = 0 ] && [ "$theirs_twice" = 0 ] && echo ' --no-fsync'); theirs: $("$THEIRS_BIN" --version 2>/dev/null | awk '{print $NF}')"
+echo "storage: $medium; ours: $ours_name$([ "$fsync" = 0 ] && [ "$theirs_twice" = 0 ] && echo ' --no-fsync'); theirs: $("$THEIRS_BIN" --version 2>/dev/null | awk '{print $NF}')$([ "$need_ferro" = 1 ] && echo "; ferro: ferro-oci-server $FERRO_VERSION")"
 echo "cores: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg); results: $out"
 
-"$LOAD" hash-rate --json >> "$out/ours.jsonl"
+"$LOAD" hash-rate --json >> "$out/hash-rate.jsonl"
 failed=0 start_failures=0 n=0
 for entry in "${WORKLOADS[@]}"; do
     label=${entry%%|*}
@@ -418,22 +453,35 @@ for entry in "${WORKLOADS[@]}"; do
     done
 done
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg) load_seconds=$SECONDS
+"$LOAD" hash-rate --json >> "$out/hash-rate.jsonl"
+# The lower of the two sha256 rates goes into ours.jsonl, where `oci-load table` reads it.
+hash_line=$(awk -F'"sha256_mb_per_s":' 'NF > 1 { split($2, v, /[,}]/); if (best == "" || v[1] + 0 < low) { low = v[1] + 0; best = $0 } } END { print best }' "$out/hash-rate.jsonl")
+[ -n "$hash_line" ] && echo "$hash_line" >> "$out/ours.jsonl"
 echo
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); load runs took ${SECONDS}s (build ${build_seconds}s)"
+echo "load average after: $load_after; load runs took ${load_seconds}s (build ${build_seconds}s)"
+echo "one-core sha256 rate before and after the load runs: $(awk -F'"sha256_mb_per_s":' 'NF > 1 { split($2, v, /[,}]/); printf "%s%.0f", (n++ ? ", " : ""), v[1] }' "$out/hash-rate.jsonl") MB/s (the tables use the lower)"
 echo
 "$LOAD" table "$out/ours.jsonl" "$out/theirs.jsonl"
+if [ "$need_ferro" = 1 ]; then
+    echo
+    echo "ours / best peer (theirs = docker-registry, ferro = ferro-oci-server $FERRO_VERSION):"
+    python3 bench/peers.py "$out/ours.jsonl" theirs="$out/theirs.jsonl" ferro="$out/ferro.jsonl" ||
+        echo "compare.sh: bench/peers.py failed (needs python3)" >&2
+fi
 echo
 echo "peak RSS (VmHWM, MiB) per workload, fresh server each:"
-awk '
+awk -v ferro="$need_ferro" '
     { rss[$1 " " $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 } }
+    function mib(k) { return (k == "" ? "-" : sprintf("%.1f", k / 1024)) }
     END {
-        printf "%-26s %10s %10s\n", "workload", "ours", "theirs"
+        printf "%-26s %10s %10s", "workload", "ours", "theirs"; if (ferro) printf " %10s", "ferro"; printf "\n"
         for (i = 0; i < n; i++) {
-            w = order[i]; o = rss[w " ours"]; t = rss[w " theirs"]
-            if (o > mo) mo = o; if (t > mt) mt = t
-            printf "%-26s %10s %10s\n", w, (o == "" ? "-" : sprintf("%.1f", o / 1024)), (t == "" ? "-" : sprintf("%.1f", t / 1024))
+            w = order[i]; o = rss[w " ours"]; t = rss[w " theirs"]; f = rss[w " ferro"]
+            if (o > mo) mo = o; if (t > mt) mt = t; if (f > mf) mf = f
+            printf "%-26s %10s %10s", w, mib(o), mib(t); if (ferro) printf " %10s", mib(f); printf "\n"
         }
-        printf "%-26s %10.1f %10.1f\n", "max", mo / 1024, mt / 1024
+        printf "%-26s %10.1f %10.1f", "max", mo / 1024, mt / 1024; if (ferro) printf " %10.1f", mf / 1024; printf "\n"
     }' "$out/rss.txt"
 if [ "$s3" = 1 ]; then
     echo
