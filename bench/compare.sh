@@ -84,7 +84,7 @@ OURS_BIN=$ROOT/target/release/examples/registry
 FERRO_VERSION=1.0.0
 FERRO_ROOT=$ROOT/target/bench-tools
 FERRO_BIN=${FERRO_BIN:-$FERRO_ROOT/bin/ferro-oci-server}
-BUDGET=540 # seconds of load runs before the rest is skipped
+BUDGET=${BUDGET:-540} # seconds of load runs before the rest is skipped (env BUDGET overrides)
 SECONDS=0
 
 need_ours=1 need_theirs=1 need_ferro=1
