@@ -19,43 +19,12 @@ use futures_util::StreamExt;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use process::{pattern, raise_nofile_limit, RegistryProcess, Remote, REQUEST_TIMEOUT};
+use process::{pattern, raise_nofile_limit, read_head, RegistryProcess, Remote, REQUEST_TIMEOUT};
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const KIB: usize = 1024;
-
-/// Reads one response head; returns its status (0 if unreadable) and its `Location`.
-/// `Err` when the connection closes first.
-async fn read_head<S: AsyncRead + Unpin>(io: &mut S) -> std::io::Result<(u16, Option<String>)> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = io.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > 64 * KIB {
-            return Err(std::io::Error::other("response head too long"));
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let location = lines.find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("location")
-            .then(|| v.trim().to_owned())
-    });
-    Ok((status, location))
-}
 
 /// One request on a fresh HTTP/1.1 connection with this `Host`; the status.
 async fn status_with_host(addr: SocketAddr, host: &str, headers: &[(&str, &str)]) -> StatusCode {

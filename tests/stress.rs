@@ -15,8 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::StatusCode;
-use process::{pattern, raise_nofile_limit, RegistryProcess, Remote, REQUEST_TIMEOUT};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use process::{pattern, raise_nofile_limit, read_head, RegistryProcess, Remote, REQUEST_TIMEOUT};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const MIB: usize = 1024 * 1024;
@@ -25,39 +25,6 @@ const MIB: usize = 1024 * 1024;
 /// they measure is the registry under one attack, not the machine under two.
 /// (tokio's mutex: it is held across awaits, and a panic in one test does not poison it.)
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Reads one response head (the 202s here carry no body); returns (status, location).
-async fn read_head(tcp: &mut TcpStream) -> std::io::Result<(u16, Option<String>)> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tcp.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed before the response head",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > 64 * 1024 {
-            return Err(std::io::Error::other("response head too long"));
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let location = lines.find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("location")
-            .then(|| v.trim().to_owned())
-    });
-    Ok((status, location))
-}
 
 /// Opens a session on a raw connection and sends the head of a PATCH announcing
 /// `declared` bytes. Returns the connection, ready for the body.
