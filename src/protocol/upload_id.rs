@@ -136,7 +136,8 @@ impl Minted {
     /// future is not).
     pub fn is_live(&self, now: SystemTime, timeout: Duration) -> bool {
         match now.duration_since(self.started) {
-            Ok(age) => age < timeout + Duration::from_secs(1),
+            // Saturating: a host may configure `Duration::MAX` for "never".
+            Ok(age) => age < timeout.saturating_add(Duration::from_secs(1)),
             Err(ahead) => ahead.duration() <= Duration::from_secs(60),
         }
     }
@@ -177,6 +178,7 @@ mod tests {
             assert!(minted.is_live(now + hour, hour));
             assert!(!minted.is_live(now + hour + Duration::from_secs(1), hour));
             assert!(minted.is_live(now - Duration::from_secs(60), hour));
+            assert!(minted.is_live(now + hour, Duration::MAX), "no overflow");
             assert!(!minted.is_live(now - Duration::from_secs(61), hour));
         }
         // Two ids of one repository and second differ in their random bits.
