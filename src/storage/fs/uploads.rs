@@ -226,14 +226,13 @@ impl FsStorage {
         blocking(move || {
             let _guard = guard;
             if let Some((staged, state)) = staged {
-                // One failed open tells the session is not stored. A request storing it right
+                // One failed lookup tells the session is not stored. A request storing it right
                 // after this check stores bytes of a session this one then finishes without
                 // them: the blob is still exactly `tail` (checked below), and the stored
                 // session expires.
-                if read_optional(&record_path)
-                    .map_err(io_error(&record_path))?
-                    .is_none()
-                {
+                // An existence check, not a read: a stored session's record is read (under
+                // the claim) by `claim` below.
+                if !record_path.try_exists().map_err(io_error(&record_path))? {
                     if let Some(refused) = check_tail(&state, &tail, &expected) {
                         return Ok(refused);
                     }
