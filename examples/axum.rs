@@ -18,6 +18,8 @@ use tower_oci::OciLayer;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = support::Args::parse("axum", "An axum app with an OCI registry at /v2/.");
+    // The registry's own warnings and errors (a failed write, a storage outage) go to stderr.
+    let _log_guard = support::install_log_subscriber("info,tower_oci=warn");
 
     let router = Router::new()
         .route(

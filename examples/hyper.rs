@@ -6,7 +6,8 @@
 //! curl -i http://127.0.0.1:5000/v2/      # the registry
 //! ```
 //!
-//! This keeps to the bare minimum; `registry.rs` adds HTTP/2, logging and graceful shutdown.
+//! This keeps to the bare minimum; `registry.rs` adds HTTP/2, per-request log lines and graceful
+//! shutdown.
 
 mod support;
 
@@ -32,6 +33,8 @@ async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = support::Args::parse("hyper", "A hyper service with an OCI registry at /v2/.");
+    // The registry's own warnings and errors (a failed write, a storage outage) go to stderr.
+    let _log_guard = support::install_log_subscriber("info,tower_oci=warn");
     let svc = OciLayer::new(&args.root)
         .durable(args.durable)
         .layer(service_fn(hello));
@@ -44,7 +47,7 @@ async fn main() -> std::io::Result<()> {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _peer)) => tcp,
                 Err(err) => {
-                    eprintln!("accept failed: {err}");
+                    tracing::warn!(%err, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
@@ -58,7 +61,7 @@ async fn main() -> std::io::Result<()> {
                 .serve_connection(TokioIo::new(tcp), svc)
                 .await
             {
-                eprintln!("connection error: {err}");
+                tracing::debug!(%err, "connection ended with an error");
             }
         });
     }

@@ -33,14 +33,12 @@
 mod support;
 
 use std::convert::Infallible;
-use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneSyncService;
@@ -48,7 +46,6 @@ use tower::{service_fn, Layer, ServiceExt};
 use tower_oci::auth::{Authorizer, Principal};
 use tower_oci::protocol::path::redact_upload_id;
 use tower_oci::{OciLayer, RegistryBody};
-use tracing_subscriber::EnvFilter;
 
 /// A service answering one path beside the registry (the token issuer at `/token`).
 type Endpoint = BoxCloneSyncService<Request<Incoming>, Response<RegistryBody>, Infallible>;
@@ -122,15 +119,7 @@ async fn main() -> std::io::Result<()> {
     let (args, serve) = support::Args::parse_registry("A standalone OCI Distribution registry.");
     // The crate's per-request spans (info) stay off unless asked for (`RUST_LOG=info` or
     // `tower_oci=debug`): formatting them added 15-25% to a manifest GET's server CPU.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_oci=warn,tower_oci::auth=info"));
-    // Lossy: a full queue drops lines rather than stalling requests behind a stuck stderr.
-    let (log_writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(log_writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let _log_guard = support::install_log_subscriber("info,tower_oci=warn,tower_oci::auth=info");
     let fd_limit = support::raise_fd_limit();
     tracing::debug!(?fd_limit, "open-file limit");
 
@@ -194,9 +183,10 @@ async fn main() -> std::io::Result<()> {
     });
     let registry = layer.layer(inner);
 
-    // Log method, path (without upload ids), status, the user the authorizer allowed, time to
-    // the response head, and the body size when known. No headers and no query (a token
-    // request's): `Authorization` and `Location` stay out.
+    // One line per request: method, path (without upload ids), status, the user the
+    // authorizer allowed, the duration to the last body byte and the body bytes sent, written
+    // when the body ends (or is dropped before, as when the client goes away). No headers and
+    // no query (a token request's): `Authorization` and `Location` stay out.
     let app = service_fn(move |req: Request<Incoming>| {
         let method = req.method().clone();
         let path = redact_upload_id(req.uri().path()).into_owned();
@@ -205,19 +195,14 @@ async fn main() -> std::io::Result<()> {
         let registry = registry.clone();
         async move {
             let res = registry.oneshot(req).await?;
-            let user = res
-                .extensions()
-                .get::<Principal>()
-                .and_then(Principal::name);
-            tracing::info!(
-                %method,
+            let log = request_log::RequestLog {
+                method,
                 path,
-                status = res.status().as_u16(),
-                user,
-                latency = ?started.elapsed(),
-                bytes = res.body().size_hint().exact(),
-            );
-            Ok::<_, Infallible>(res)
+                status: res.status(),
+                user: res.extensions().get::<Principal>().cloned(),
+                started,
+            };
+            Ok::<_, Infallible>(res.map(|body| request_log::LoggedBody::new(body, log)))
         }
     });
 
@@ -232,6 +217,130 @@ async fn main() -> std::io::Result<()> {
     };
     support::serve_with(listener, app, support::shutdown_signal(), serving).await;
     Ok(())
+}
+
+/// The per-request log line, written when the response body has ended.
+mod request_log {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Instant;
+
+    use bytes::Buf;
+    use http::{Method, StatusCode};
+    use http_body::{Body, Frame, SizeHint};
+    use tower_oci::auth::Principal;
+
+    /// What the line says about a request, known once its response head is ready.
+    pub(super) struct RequestLog {
+        pub(super) method: Method,
+        pub(super) path: String,
+        pub(super) status: StatusCode,
+        pub(super) user: Option<Principal>,
+        pub(super) started: Instant,
+    }
+
+    /// Writes the line when dropped unwritten: the body was cut short (the client went away,
+    /// or the server shut down), or it was never polled (a `HEAD`, an empty body).
+    struct Pending {
+        log: Option<RequestLog>,
+        /// Data bytes handed to the connection so far.
+        sent: u64,
+        /// The body reported its end (or had none).
+        ended: bool,
+    }
+
+    impl Pending {
+        fn write(&mut self, error: Option<&str>) {
+            let Some(log) = self.log.take() else { return };
+            // `cut_short` is only recorded when true.
+            let cut_short = (!self.ended && error.is_none()).then_some(true);
+            tracing::info!(
+                method = %log.method,
+                path = log.path,
+                status = log.status.as_u16(),
+                user = log.user.as_ref().and_then(Principal::name),
+                duration = ?log.started.elapsed(),
+                bytes = self.sent,
+                cut_short,
+                error,
+            );
+        }
+    }
+
+    impl Drop for Pending {
+        fn drop(&mut self) {
+            self.write(None);
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        /// A response body that logs its request once the last byte has been handed to the
+        /// connection: the duration logged is the whole response, not time to the head.
+        pub(super) struct LoggedBody<B> {
+            #[pin]
+            body: B,
+            pending: Pending,
+        }
+    }
+
+    impl<B: Body> LoggedBody<B> {
+        pub(super) fn new(body: B, log: RequestLog) -> Self {
+            // The response to a HEAD goes out without its body.
+            let ended = body.is_end_stream() || log.method == Method::HEAD;
+            LoggedBody {
+                body,
+                pending: Pending {
+                    log: Some(log),
+                    sent: 0,
+                    ended,
+                },
+            }
+        }
+    }
+
+    impl<B> Body for LoggedBody<B>
+    where
+        B: Body,
+        B::Error: std::fmt::Display,
+    {
+        type Data = B::Data;
+        type Error = B::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            let mut this = self.project();
+            let polled = this.body.as_mut().poll_frame(cx);
+            match &polled {
+                Poll::Pending => {}
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        this.pending.sent += data.remaining() as u64;
+                    }
+                    // The connection stops polling a body that reports its end.
+                    if this.body.is_end_stream() {
+                        this.pending.ended = true;
+                        this.pending.write(None);
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => this.pending.write(Some(&err.to_string())),
+                Poll::Ready(None) => {
+                    this.pending.ended = true;
+                    this.pending.write(None);
+                }
+            }
+            polled
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.body.is_end_stream()
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            self.body.size_hint()
+        }
+    }
 }
 
 /// Prints `message` and exits non-zero (before serving).

@@ -668,12 +668,15 @@ async fn the_log_has_no_upload_ids_credentials_or_colours() {
         .finish(&location, &common::sha256(&data), Bytes::new())
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
+    let blob = format!("/v2/log/ids/blobs/{}", common::sha256(&data));
+    let r = c.get(&blob).await;
+    assert_eq!(r.status, StatusCode::OK);
 
     // The log is written from a background thread: wait for the last line.
     let deadline = Instant::now() + Duration::from_secs(10);
     let log = loop {
         let log = reg.stderr.lock().expect("log").clone();
-        if log.matches("status=").count() >= 5 || Instant::now() > deadline {
+        if log.matches("status=").count() >= 6 || Instant::now() > deadline {
             break log;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -683,6 +686,16 @@ async fn the_log_has_no_upload_ids_credentials_or_colours() {
         "session requests are logged: {log}"
     );
     assert!(!log.contains(&id), "an upload id in the log: {log}");
+    // The blob GET's line is written once its body is out, and counts the bytes sent.
+    let get_line = log
+        .lines()
+        .find(|l| l.contains("method=GET") && l.contains(&blob))
+        .unwrap_or_else(|| panic!("no line for the blob GET: {log}"));
+    assert!(
+        get_line.contains(&format!("bytes={}", data.len())) && get_line.contains("duration="),
+        "{get_line}"
+    );
+    assert!(!get_line.contains("cut_short"), "{get_line}");
     assert!(!log.contains("dXNlcjpzM2NyZXQ"), "credentials in the log");
     assert!(!log.contains('\u{1b}'), "ANSI colours into a pipe: {log}");
 }

@@ -46,6 +46,25 @@ pub fn raise_fd_limit() -> Option<u64> {
     limit.current
 }
 
+/// Installs the examples' log subscriber: one line per event on stderr, without colours unless
+/// stderr is a terminal, filtered by `RUST_LOG` (or `default_filter` when it is unset or
+/// invalid). Lines are written by a background thread, so a reader that stops draining stderr
+/// costs dropped lines, not a frozen server; keep the returned guard alive until exit, so the
+/// last lines are flushed.
+pub fn install_log_subscriber(default_filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // Lossy: a full queue drops lines rather than stalling requests behind a stuck stderr.
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    guard
+}
+
 /// How long in-flight connections may keep running after a shutdown signal.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
