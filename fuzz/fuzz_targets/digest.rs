@@ -6,7 +6,7 @@ use tower_oci::protocol::name::{is_valid_name, is_valid_tag};
 use tower_oci::protocol::upload_id::is_valid_upload_id;
 use tower_oci::protocol::DigestRef;
 
-#[path = "../../tests/parser_oracle/mod.rs"]
+#[path = "../../tools/tests/parser_oracle/mod.rs"]
 mod oracle;
 
 fuzz_target!(|data: &[u8]| {

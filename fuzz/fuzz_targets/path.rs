@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use tower_oci::protocol::path::is_registry_path;
 use tower_oci::protocol::{Endpoint, PathError};
 
-#[path = "../../tests/parser_oracle/mod.rs"]
+#[path = "../../tools/tests/parser_oracle/mod.rs"]
 mod oracle;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use tower_oci::protocol::query::percent_decode;
 use tower_oci::protocol::Query;
 
-#[path = "../../tests/parser_oracle/mod.rs"]
+#[path = "../../tools/tests/parser_oracle/mod.rs"]
 mod oracle;
 
 fuzz_target!(|data: &[u8]| {

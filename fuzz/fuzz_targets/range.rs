@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use tower_oci::protocol::{ByteRange, ContentRange};
 
-#[path = "../../tests/parser_oracle/mod.rs"]
+#[path = "../../tools/tests/parser_oracle/mod.rs"]
 mod oracle;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! A regex oracle for the request parsers: the spec's grammar written as plainly as possible,
-//! to judge the hand-written parsers against. Shared by tests/parser_props.rs,
-//! tests/parser_alloc.rs (corpus) and the fuzz targets (via `#[path]`).
+//! to judge the hand-written parsers against. Shared by tests/parser_props.rs and the fuzz
+//! targets (via `#[path]`).
 #![allow(dead_code)]
 
 use std::sync::LazyLock;
