@@ -385,8 +385,8 @@ async fn stress_fs_pushes_deletes_and_collections_race() {
 #[cfg(feature = "object-store")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stress_s3_pushes_deletes_and_collections_race() {
-    // A configured store (tests/s3/with-moto.sh), else a moto of our own when MOTO_SERVER is
-    // set; skipped otherwise (a failure under CI=true).
+    // A configured store (the repository's with-moto.sh, https://github.com/tower-oci/tower-oci/blob/main/tests/s3/with-moto.sh),
+    // else a moto of our own when MOTO_SERVER is set; skipped otherwise (a failure under CI=true).
     let (url, _server) = match std::env::var("TOWER_OCI_TEST_STORAGE_URL")
         .ok()
         .filter(|u| !u.is_empty())

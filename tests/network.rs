@@ -7,7 +7,7 @@
 //! (`--token-trust`) are trusted.
 //!
 //! A client that is not installed skips its part with a message, or fails the test under
-//! `CI=true` (`.ci/run` installs skopeo and podman). Every client call is bounded by
+//! `CI=true` (the repository's CI installs skopeo and podman). Every client call is bounded by
 //! `timeout`.
 #![cfg(all(unix, feature = "auth"))]
 
@@ -123,7 +123,7 @@ fn installed(name: &str) -> bool {
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is not installed (CI=true: a missing client fails; .ci/run installs it)"
+            "{name} is not installed (CI=true: a missing client fails; the repository's CI installs it)"
         );
         eprintln!("SKIP: {name} is not installed (would fail under CI=true)");
     }

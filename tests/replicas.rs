@@ -1,7 +1,7 @@
 //! Several `examples/registry` processes on one bucket (`--storage s3://bucket/prefix`), against
-//! real S3 servers on 127.0.0.1: moto (in memory) and s3s-fs (a directory). Needs
-//! `eval "$(tests/s3/install.sh)"` (MOTO_SERVER, S3S_FS); without them each test prints
-//! "skipped: ..." and passes, except under CI=true.
+//! real S3 servers on 127.0.0.1: moto (in memory) and s3s-fs (a directory). Needs MOTO_SERVER
+//! and S3S_FS (the repository's https://github.com/tower-oci/tower-oci/blob/main/tests/s3/install.sh installs both and prints them); without
+//! them each test prints "skipped: ..." and passes, except under CI=true.
 #![cfg(feature = "object-store")]
 
 mod common;

@@ -1,7 +1,7 @@
 //! S3 test servers as child processes on 127.0.0.1: moto (in memory) and s3s-fs (a directory).
 //!
-//! `tests/s3/install.sh` installs both under `target/` and prints the `MOTO_SERVER` and `S3S_FS`
-//! variables that point here at their binaries. When a variable is unset, [`S3Server::start`]
+//! The repository's https://github.com/tower-oci/tower-oci/blob/main/tests/s3/install.sh installs both under `target/` and prints the
+//! `MOTO_SERVER` and `S3S_FS` variables that point here at their binaries. When a variable is unset, [`S3Server::start`]
 //! prints "skipped: ..." and returns `None`, except under `CI=true`, where it panics.
 //!
 //! ```text
@@ -60,7 +60,7 @@ impl S3Server {
             Some(path) if !path.is_empty() => PathBuf::from(path),
             _ => {
                 let why = format!(
-                    "{} is unset (run `eval \"$(tests/s3/install.sh)\"`)",
+                    "{} is unset (set it as https://github.com/tower-oci/tower-oci/blob/main/tests/s3/install.sh prints)",
                     kind.var()
                 );
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
