@@ -44,7 +44,7 @@ use tokio::net::TcpListener;
 use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_oci::auth::{Authorizer, Principal};
-use tower_oci::protocol::path::redact_upload_id;
+use tower_oci::protocol::redact_upload_id;
 use tower_oci::{OciLayer, RegistryBody};
 
 /// A service answering one path beside the registry (the token issuer at `/token`).

@@ -6,8 +6,8 @@ use std::fmt;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::body::RegistryBody;
 use crate::protocol::{DigestError, PathError};
+use crate::response_body::RegistryBody;
 use crate::storage;
 
 /// The error codes of the distribution spec.
@@ -145,18 +145,23 @@ impl RegistryError {
     }
 
     /// Sends it with another status (413, 416, 405 ...).
+    #[must_use]
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
     }
 
-    /// Attaches a `detail` value.
-    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
-        self.detail = Some(detail);
+    /// Attaches a `detail` value: anything that serializes to JSON (a struct deriving
+    /// `serde::Serialize`, or a `serde_json::Value`). A value that does not serialize (a map
+    /// with non-string keys, say) is left out: the error still goes out, without a detail.
+    #[must_use]
+    pub fn with_detail(mut self, detail: impl serde::Serialize) -> Self {
+        self.detail = serde_json::to_value(detail).ok();
         self
     }
 
     /// Adds a response header (e.g. `Content-Range` on a 416).
+    #[must_use]
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::body::{RegistryBody, ResponseBody};
+use crate::response_body::{RegistryBody, ResponseBody};
 
 pub(crate) type RegistryFuture = Pin<Box<dyn Future<Output = Response<RegistryBody>> + Send>>;
 

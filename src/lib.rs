@@ -74,12 +74,12 @@
     missing_docs,
     missing_debug_implementations,
     rust_2018_idioms,
-    clippy::all
+    clippy::all,
+    clippy::return_self_not_must_use
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
-mod body;
 pub mod error;
 mod future;
 pub mod gc;
@@ -87,16 +87,17 @@ mod handlers;
 mod layer;
 pub mod manifest;
 pub mod protocol;
+mod response_body;
 mod service;
 mod settings;
 pub mod storage;
 mod telemetry;
 mod uploads;
 
-pub use body::{RegistryBody, ResponseBody};
 pub use error::{ErrorCode, RegistryError};
 pub use future::ResponseFuture;
 pub use layer::OciLayer;
+pub use response_body::{RegistryBody, ResponseBody};
 pub use service::Oci;
 
 /// The error type of response bodies: anything boxed.

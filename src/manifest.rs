@@ -20,6 +20,7 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 
 /// Whether a manifest lists images (an index) or is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// OCI image manifest or Docker schema 2 manifest: a config and layers.
     Image,
@@ -37,6 +38,7 @@ fn kind_of(media_type: &str) -> Option<Kind> {
 
 /// Why a manifest was refused; the message goes to the client as is.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Invalid(pub String);
 
 impl fmt::Display for Invalid {
@@ -53,7 +55,8 @@ fn invalid(msg: impl Into<String>) -> Invalid {
 
 /// A content descriptor the manifest names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reference {
+#[non_exhaustive]
+pub struct Descriptor {
     /// The referenced digest.
     pub digest: Digest,
     /// True for a child manifest of an index; false for a config or layer blob.
@@ -65,13 +68,14 @@ pub struct Reference {
 
 /// What the registry needs to know of a valid manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Manifest {
     /// The media type it is stored and served with.
     pub media_type: String,
     /// Image or index.
     pub kind: Kind,
     /// Config, layers, or child manifests, in order.
-    pub references: Vec<Reference>,
+    pub references: Vec<Descriptor>,
     /// The `subject` digest, if any.
     pub subject: Option<Digest>,
     /// `artifactType`, or for an image manifest without one, the config's media type.
@@ -179,7 +183,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Inval
                 .config
                 .as_ref()
                 .ok_or_else(|| invalid("config is required"))?;
-            references.push(Reference {
+            references.push(Descriptor {
                 digest: descriptor(config, "config")?,
                 is_manifest: false,
                 external: false,
@@ -190,7 +194,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Inval
                 .as_ref()
                 .ok_or_else(|| invalid("layers is required"))?;
             for (i, layer) in layers.iter().enumerate() {
-                references.push(Reference {
+                references.push(Descriptor {
                     digest: descriptor(layer, &format!("layers[{i}]"))?,
                     is_manifest: false,
                     external: layer.urls.as_ref().is_some_and(|u| !u.is_empty())
@@ -210,7 +214,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Inval
                 .as_ref()
                 .ok_or_else(|| invalid("manifests is required"))?;
             for (i, child) in children.iter().enumerate() {
-                references.push(Reference {
+                references.push(Descriptor {
                     digest: descriptor(child, &format!("manifests[{i}]"))?,
                     is_manifest: true,
                     external: false,

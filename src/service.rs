@@ -8,11 +8,11 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::handlers::{self, Shared};
 use crate::layer::OciLayer;
 use crate::protocol::path::is_registry_path;
+use crate::response_body::ResponseBody;
 use crate::settings::{BrowserGuard, Config};
 use crate::BoxError;
 
@@ -43,6 +43,23 @@ impl<S> Oci<S> {
             config,
             guard,
         }
+    }
+
+    /// The registry with filesystem storage under `root`, in front of `inner`: the same as
+    /// `OciLayer::new(root).layer(inner)`. Use [`OciLayer`] for any other setting.
+    ///
+    /// ```
+    /// use tower::service_fn;
+    /// use tower_oci::Oci;
+    ///
+    /// let inner = service_fn(|_req: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// });
+    /// let svc = Oci::new(inner, "./registry-data");
+    /// # let _ = svc;
+    /// ```
+    pub fn new(inner: S, root: impl Into<std::path::PathBuf>) -> Self {
+        tower::Layer::layer(&OciLayer::new(root), inner)
     }
 
     /// A layer that wraps services in `Oci`, storing under `root`. Same as [`OciLayer::new`].

@@ -1,5 +1,6 @@
-//! The registry's settings: plain data at the bottom of the module graph, so handlers and
-//! upload sessions read them without importing the layer.
+//! The registry's settings: plain data at the bottom of the module graph (this module imports
+//! nothing of the crate), so handlers and upload sessions read them without importing the
+//! layer.
 
 use std::time::Duration;
 
@@ -19,17 +20,6 @@ pub(crate) struct Config {
     /// The collector's grace period: blob `HEAD`/`GET` refresh touched times at most every
     /// `grace / 8`, and a manifest `PUT` re-touches its blobs when it took `grace / 2`.
     pub(crate) gc_grace: Duration,
-}
-
-impl Config {
-    /// The caps on open upload sessions.
-    pub(crate) fn upload_caps(&self) -> crate::uploads::Caps {
-        crate::uploads::Caps {
-            total: self.max_uploads,
-            per_repository: self.max_uploads_per_repository,
-            per_principal: self.max_uploads_per_principal,
-        }
-    }
 }
 
 impl Default for Config {

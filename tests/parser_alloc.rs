@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::hint::black_box;
 
-use tower_oci::protocol::name::{is_valid_name, is_valid_tag};
-use tower_oci::protocol::query::percent_decode;
-use tower_oci::protocol::upload_id::is_valid_upload_id;
+use tower_oci::protocol::is_valid_upload_id;
+use tower_oci::protocol::percent_decode;
+use tower_oci::protocol::{is_valid_name, is_valid_tag};
 use tower_oci::protocol::{ByteRange, ContentRange, DigestRef, Endpoint, Query};
 
 struct Counting;

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use tower_oci::protocol::digest::{Algorithm, Digest, Hasher};
+use tower_oci::protocol::{Algorithm, Digest, Hasher};
 
 /// Length of the random pattern the blobs repeat.
 const PATTERN_LEN: usize = 1 << 20;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use client::{fail, Conn, Error, Target};
 use content::Content;
 use report::{size_text, HashRate, Latency, Report};
-use tower_oci::protocol::digest::{Algorithm, Hasher};
+use tower_oci::protocol::{Algorithm, Hasher};
 use workloads::{Plan, PushMode, Verify, Workload};
 
 const USAGE: &str = "\

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
-use tower_oci::protocol::digest::{Algorithm, Digest, Hasher};
+use tower_oci::protocol::{Algorithm, Digest, Hasher};
 
 use crate::client::{
     check_digest, drain, expect_status, fail, header, upload_location, with_query, Conn, Error,

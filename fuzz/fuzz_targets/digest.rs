@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tower_oci::protocol::name::{is_valid_name, is_valid_tag};
-use tower_oci::protocol::upload_id::is_valid_upload_id;
+use tower_oci::protocol::{is_valid_name, is_valid_tag};
+use tower_oci::protocol::is_valid_upload_id;
 use tower_oci::protocol::DigestRef;
 
 #[path = "../../tools/tests/parser_oracle/mod.rs"]

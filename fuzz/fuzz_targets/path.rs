@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tower_oci::protocol::path::is_registry_path;
+use tower_oci::protocol::is_registry_path;
 use tower_oci::protocol::{Endpoint, PathError};
 
 #[path = "../../tools/tests/parser_oracle/mod.rs"]

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use libfuzzer_sys::fuzz_target;
-use tower_oci::protocol::query::percent_decode;
+use tower_oci::protocol::percent_decode;
 use tower_oci::protocol::Query;
 
 #[path = "../../tools/tests/parser_oracle/mod.rs"]

@@ -12,10 +12,10 @@ use tower_service::Service;
 
 use super::basic::{basic_credentials, Credentials};
 use super::{Actions, Challenge, Htpasswd, Policy, SigningKey};
-use crate::body::RegistryBody;
 use crate::protocol::name::is_valid_name;
 use crate::protocol::query::percent_decode;
 use crate::protocol::Query;
+use crate::response_body::RegistryBody;
 use crate::storage::BoxFuture;
 use crate::BoxError;
 

@@ -591,12 +591,16 @@ impl SigningKey {
 
     /// A compact JWS of `claims` (`header.claims.signature`, base64url; the header names the
     /// algorithm and this key's `kid`): a token, for hosts that issue their own.
-    pub fn sign(&self, claims: &serde_json::Value) -> Result<String, KeyError> {
+    /// `claims` is anything that serializes to a JSON object (a `serde_json::Value`, or a
+    /// struct deriving `Serialize`); a value that cannot be serialized is an error.
+    pub fn sign(&self, claims: &impl serde::Serialize) -> Result<String, KeyError> {
         let header = serde_json::json!({ "typ": "JWT", "alg": self.alg().name(), "kid": self.kid });
+        let claims =
+            serde_json::to_string(claims).map_err(|_| key_error("claims do not serialize"))?;
         let mut token = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
+            URL_SAFE_NO_PAD.encode(claims)
         );
         let rng = SystemRandom::new();
         let signature = match &self.pair {

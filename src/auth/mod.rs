@@ -206,6 +206,7 @@ impl fmt::Debug for Actions {
 /// assert_eq!(Scope::catalog().to_string(), "registry:catalog:*");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Scope<'a> {
     /// `repository` or `registry`.
     pub kind: &'static str,
@@ -327,7 +328,7 @@ impl<'a> Access<'a> {
 
     /// The `detail` of an `UNAUTHORIZED` or `DENIED` error: one `{"Type","Name","Action"}`
     /// entry per action needed (as distribution sends).
-    pub fn detail(&self) -> serde_json::Value {
+    pub(crate) fn detail(&self) -> serde_json::Value {
         let entry = |kind: &str, name: &str, action: &str| serde_json::json!({ "Type": kind, "Name": name, "Action": action });
         let mut entries = Vec::new();
         for scope in self.scopes() {

@@ -2,8 +2,8 @@
 
 use http::{header, HeaderValue, Method, StatusCode};
 
-use super::{finish, Ctx, HandlerResult};
-use crate::body::RegistryBody;
+use super::{build_response, Ctx, HandlerResult};
+use crate::response_body::RegistryBody;
 
 const BODY: &[u8] = b"{}";
 
@@ -20,5 +20,5 @@ pub(super) fn get(ctx: &Ctx<'_>) -> HandlerResult {
     } else {
         RegistryBody::full(BODY)
     };
-    finish(builder, body)
+    build_response(builder, body)
 }

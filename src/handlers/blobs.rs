@@ -2,11 +2,11 @@
 
 use http::{header, HeaderValue, Method, StatusCode};
 
-use super::{check_deletes, empty, finish, header_value, Ctx, HandlerResult};
-use crate::body::RegistryBody;
+use super::{bodiless_head, build_response, check_deletes, header_value, Ctx, HandlerResult};
 use crate::error::{ErrorCode, RegistryError};
 use crate::gc::touch_interval;
 use crate::protocol::{ByteRange, DigestRef};
+use crate::response_body::RegistryBody;
 use crate::storage::{GetOptions, Span};
 use crate::telemetry;
 
@@ -82,13 +82,13 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Han
         }
         _ => RegistryBody::empty(),
     };
-    finish(builder, body)
+    build_response(builder, body)
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> HandlerResult {
     check_deletes(ctx)?;
     match ctx.storage().unlink_blob(name, &digest.to_digest()).await {
-        Ok(()) => finish(empty(StatusCode::ACCEPTED), RegistryBody::empty()),
+        Ok(()) => build_response(bodiless_head(StatusCode::ACCEPTED), RegistryBody::empty()),
         Err(e) if e.is_not_found() => Err(blob_unknown(digest)),
         Err(e) => Err(e.into()),
     }

@@ -4,12 +4,12 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use http_body::Body;
 
-use super::body::{read_limited, too_large};
-use super::{check_deletes, empty, finish, header_value, Ctx, HandlerResult};
-use crate::body::RegistryBody;
+use super::request_body::{read_limited, too_large};
+use super::{bodiless_head, build_response, check_deletes, header_value, Ctx, HandlerResult};
 use crate::error::{ErrorCode, RegistryError};
 use crate::manifest::{self, Manifest};
-use crate::protocol::{name::is_valid_tag, Algorithm, Digest, Reference};
+use crate::protocol::{name::is_valid_tag, Algorithm, Digest, TagOrDigest};
+use crate::response_body::RegistryBody;
 use crate::storage::{GetOptions, ManifestPut, ReferrerEntry, Storage, StoredManifest};
 use crate::BoxError;
 
@@ -39,11 +39,11 @@ async fn not_found(storage: &dyn Storage, name: &str, reference: &str) -> Regist
 async fn resolve(
     storage: &dyn Storage,
     name: &str,
-    reference: Reference<'_>,
+    reference: TagOrDigest<'_>,
 ) -> Result<Option<Digest>, RegistryError> {
     match reference {
-        Reference::Digest(d) => Ok(Some(d.to_digest())),
-        Reference::Tag(tag) => match storage.get_tag(name, tag).await {
+        TagOrDigest::Digest(d) => Ok(Some(d.to_digest())),
+        TagOrDigest::Tag(tag) => match storage.get_tag(name, tag).await {
             Ok(digest) => Ok(Some(digest)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
@@ -60,7 +60,7 @@ fn found<T>(result: crate::storage::Result<T>) -> Result<Option<T>, RegistryErro
     }
 }
 
-pub(super) async fn get(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) -> HandlerResult {
+pub(super) async fn get(ctx: &Ctx<'_>, name: &str, reference: TagOrDigest<'_>) -> HandlerResult {
     let storage = ctx.storage();
     let text = reference.as_str();
     let Some(digest) = resolve(storage, name, reference).await? else {
@@ -92,7 +92,7 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) -> 
             header::ETAG,
             header_value(&format!("\"{}\"", digest.as_str()))?,
         );
-    finish(builder, body)
+    build_response(builder, body)
 }
 
 /// Every config, layer and child the manifest names must be in the repository. Each distinct
@@ -198,7 +198,7 @@ pub(super) async fn put<B>(
     ctx: &Ctx<'_>,
     body: B,
     name: &str,
-    reference: Reference<'_>,
+    reference: TagOrDigest<'_>,
 ) -> HandlerResult
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -210,8 +210,8 @@ where
     }
     // Tags from `?tag=` (only with a digest reference) are checked before the body is read.
     let extra_tags = match reference {
-        Reference::Digest(_) => ctx.params("tag")?,
-        Reference::Tag(_) => Vec::new(),
+        TagOrDigest::Digest(_) => ctx.params("tag")?,
+        TagOrDigest::Tag(_) => Vec::new(),
     };
     if extra_tags.len() > MAX_TAGS_PER_PUT {
         return Err(RegistryError::new(
@@ -231,11 +231,11 @@ where
         .map_err(|e| RegistryError::new(ErrorCode::ManifestInvalid, e.0))?;
 
     let algorithm = match reference {
-        Reference::Digest(d) => d.algorithm(),
-        Reference::Tag(_) => Algorithm::Sha256,
+        TagOrDigest::Digest(d) => d.algorithm(),
+        TagOrDigest::Tag(_) => Algorithm::Sha256,
     };
     let digest = Digest::of(algorithm, &bytes);
-    if let Reference::Digest(claimed) = reference {
+    if let TagOrDigest::Digest(claimed) = reference {
         if digest != claimed {
             return Err(
                 RegistryError::from_code(ErrorCode::DigestInvalid).with_detail(serde_json::json!({
@@ -251,8 +251,8 @@ where
 
     let size = bytes.len() as u64;
     let tags = match reference {
-        Reference::Tag(tag) => vec![tag.to_owned()],
-        Reference::Digest(_) => extra_tags.iter().map(|t| t.to_string()).collect(),
+        TagOrDigest::Tag(tag) => vec![tag.to_owned()],
+        TagOrDigest::Digest(_) => extra_tags.iter().map(|t| t.to_string()).collect(),
     };
     let mut put = ManifestPut::new(
         digest.clone(),
@@ -277,7 +277,7 @@ where
         recheck_references(storage, name, &digest, &manifest).await?;
     }
 
-    let mut builder = empty(StatusCode::CREATED)
+    let mut builder = bodiless_head(StatusCode::CREATED)
         .header(
             header::LOCATION,
             header_value(&format!("/v2/{name}/manifests/{digest}"))?,
@@ -289,19 +289,19 @@ where
     for tag in extra_tags {
         builder = builder.header("oci-tag", header_value(&tag)?);
     }
-    finish(builder, RegistryBody::empty())
+    build_response(builder, RegistryBody::empty())
 }
 
-pub(super) async fn delete(ctx: &Ctx<'_>, name: &str, reference: Reference<'_>) -> HandlerResult {
+pub(super) async fn delete(ctx: &Ctx<'_>, name: &str, reference: TagOrDigest<'_>) -> HandlerResult {
     check_deletes(ctx)?;
     let storage = ctx.storage();
     // Deleting by digest takes the manifest's tags and referrers entry with it, in storage.
     let result = match reference {
-        Reference::Tag(tag) => storage.delete_tag(name, tag).await,
-        Reference::Digest(d) => storage.delete_manifest(name, &d.to_digest()).await,
+        TagOrDigest::Tag(tag) => storage.delete_tag(name, tag).await,
+        TagOrDigest::Digest(d) => storage.delete_manifest(name, &d.to_digest()).await,
     };
     match result {
-        Ok(()) => finish(empty(StatusCode::ACCEPTED), RegistryBody::empty()),
+        Ok(()) => build_response(bodiless_head(StatusCode::ACCEPTED), RegistryBody::empty()),
         Err(e) if e.is_not_found() => Err(not_found(storage, name, reference.as_str()).await),
         Err(e) => Err(e.into()),
     }

@@ -3,10 +3,10 @@
 
 mod base;
 mod blobs;
-mod body;
 pub(crate) mod guard;
 mod manifests;
 mod referrers;
+mod request_body;
 mod tags;
 mod uploads;
 
@@ -20,12 +20,12 @@ use http_body::Body;
 use tracing::Instrument;
 
 use crate::auth::{Access, Actions, Authorizer, Decision, Hook, Principal};
-use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::gc::{Collector, GcOptions, TouchLimiter};
 use crate::protocol::{
     name::is_valid_name, path::redact_upload_id, query::percent_decode, Endpoint, PathError, Query,
 };
+use crate::response_body::RegistryBody;
 use crate::settings::{BrowserGuard, Config};
 use crate::storage::{Instrumented, Storage};
 use crate::telemetry;
@@ -276,7 +276,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let body = body::IdleTimeout::new(body, config.body_idle_timeout);
+    let body = request_body::IdleTimeout::new(body, config.body_idle_timeout);
     let path = uri.path();
     shared
         .uploads
@@ -532,15 +532,18 @@ pub(crate) fn check_deletes(ctx: &Ctx<'_>) -> Result<(), RegistryError> {
     }
 }
 
-/// A response with a status and no body.
-pub(crate) fn empty(status: StatusCode) -> http::response::Builder {
+/// A response head with `status` and `Content-Length: 0`, for responses without a body.
+pub(crate) fn bodiless_head(status: StatusCode) -> http::response::Builder {
     Response::builder()
         .status(status)
         .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
 }
 
-/// Finishes a builder whose headers all came from validated values.
-pub(crate) fn finish(builder: http::response::Builder, body: RegistryBody) -> HandlerResult {
+/// The response of `builder` (whose headers all came from validated values) with `body`.
+pub(crate) fn build_response(
+    builder: http::response::Builder,
+    body: RegistryBody,
+) -> HandlerResult {
     builder.body(body).map_err(|e| RegistryError::internal(&e))
 }
 

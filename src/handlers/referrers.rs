@@ -7,11 +7,11 @@
 use bytes::{BufMut, BytesMut};
 use http::{header, HeaderValue, StatusCode};
 
-use super::{finish, header_value, Ctx, HandlerResult};
-use crate::body::RegistryBody;
+use super::{build_response, header_value, Ctx, HandlerResult};
 use crate::error::{ErrorCode, RegistryError};
 use crate::manifest::OCI_INDEX;
 use crate::protocol::{Digest, DigestRef};
+use crate::response_body::RegistryBody;
 use crate::storage::{ListOptions, ReferrerListOptions};
 
 /// Descriptor bytes one page holds at most (one larger descriptor still goes out alone).
@@ -79,7 +79,7 @@ pub(super) async fn list(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Ha
             builder = builder.header(header::LINK, header_value(&next)?);
         }
     }
-    finish(builder, RegistryBody::full(body.freeze()))
+    build_response(builder, RegistryBody::full(body.freeze()))
 }
 
 /// Percent-encodes everything but unreserved characters (for a query value in a `Link`).

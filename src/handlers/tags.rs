@@ -3,10 +3,10 @@
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 
-use super::{finish, header_value, Ctx, HandlerResult};
-use crate::body::RegistryBody;
+use super::{build_response, header_value, Ctx, HandlerResult};
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::name::{is_valid_name, is_valid_tag};
+use crate::response_body::RegistryBody;
 use crate::storage::{ListOptions, Page};
 
 fn parse_n(ctx: &Ctx<'_>) -> Result<Option<usize>, RegistryError> {
@@ -67,7 +67,7 @@ fn json_page(
             );
         }
     }
-    finish(builder, RegistryBody::full(body))
+    build_response(builder, RegistryBody::full(body))
 }
 
 pub(super) async fn list(ctx: &Ctx<'_>, name: &str) -> HandlerResult {

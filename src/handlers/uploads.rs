@@ -13,17 +13,17 @@ use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use http_body::Body;
 
-use super::body::{hash_reader, read_limited, stream_into};
-use super::{empty, finish, header_value, Ctx, HandlerResult};
-use crate::body::RegistryBody;
+use super::request_body::{hash_reader, read_limited, stream_into};
+use super::{bodiless_head, build_response, header_value, Ctx, HandlerResult};
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::upload_id::Minted;
 use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
+use crate::response_body::RegistryBody;
 use crate::settings::Config;
 use crate::storage::{
     Error as StorageError, Finished, LinkOptions, ListOptions, UploadState, UploadWriter,
 };
-use crate::uploads::CapReached;
+use crate::uploads::{CapReached, Caps};
 use crate::BoxError;
 
 fn upload_unknown(id: &str) -> RegistryError {
@@ -68,24 +68,24 @@ fn session_response(
     id: &str,
     offset: u64,
 ) -> HandlerResult {
-    let mut builder = empty(status)
+    let mut builder = bodiless_head(status)
         .header(header::LOCATION, location(name, id)?)
         .header(header::RANGE, range_value(offset)?)
         .header("docker-upload-uuid", header_value(id)?);
     if let Some(min) = config.min_chunk_length {
         builder = builder.header("oci-chunk-min-length", HeaderValue::from(min));
     }
-    finish(builder, RegistryBody::empty())
+    build_response(builder, RegistryBody::empty())
 }
 
 fn blob_created(name: &str, digest: &str) -> HandlerResult {
-    let builder = empty(StatusCode::CREATED)
+    let builder = bodiless_head(StatusCode::CREATED)
         .header(
             header::LOCATION,
             header_value(&format!("/v2/{name}/blobs/{digest}"))?,
         )
         .header("docker-content-digest", header_value(digest)?);
-    finish(builder, RegistryBody::empty())
+    build_response(builder, RegistryBody::empty())
 }
 
 fn parse_digest_param(raw: &str) -> Result<Digest, RegistryError> {
@@ -127,12 +127,7 @@ async fn open_session(
     let owner = ctx.session_owner();
     ctx.shared
         .uploads
-        .has_room(
-            ctx.storage(),
-            repo,
-            owner.as_deref(),
-            ctx.config.upload_caps(),
-        )
+        .has_room(ctx.storage(), repo, owner.as_deref(), Caps::of(&ctx.config))
         .await
         .map_err(too_many)?;
     Ok(Minted::issue(
@@ -460,7 +455,7 @@ async fn store_unstored(
             id,
             name,
             state.principal.as_deref(),
-            ctx.config.upload_caps(),
+            Caps::of(&ctx.config),
         )
         .await
         .map_err(too_many)?;
@@ -632,7 +627,7 @@ pub(super) async fn cancel(ctx: &Ctx<'_>, name: &str, id: &str) -> HandlerResult
         }
         if mark_closed(ctx, name, id).await? {
             ctx.shared.uploads.note_finished(id);
-            return finish(empty(StatusCode::NO_CONTENT), RegistryBody::empty());
+            return build_response(bodiless_head(StatusCode::NO_CONTENT), RegistryBody::empty());
         }
         stored = true;
     }

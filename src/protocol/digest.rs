@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256, Sha512};
 
 /// A digest algorithm this registry can compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// `sha256`: 64 lowercase hex characters. The default everywhere.
     Sha256,
@@ -52,6 +53,7 @@ impl fmt::Display for Algorithm {
 
 /// Why a digest string was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DigestError {
     /// Not of the grammar `algorithm ":" encoded`, or a registered algorithm with a wrong encoding.
     Invalid,
@@ -105,7 +107,7 @@ impl<'a> DigestRef<'a> {
     /// length; other well-formed digests are [`DigestError::Unsupported`].
     ///
     /// ```
-    /// use tower_oci::protocol::digest::{Algorithm, DigestError, DigestRef};
+    /// use tower_oci::protocol::{Algorithm, DigestError, DigestRef};
     /// let d = DigestRef::parse("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").unwrap();
     /// assert_eq!(d.algorithm(), Algorithm::Sha256);
     /// assert_eq!(DigestRef::parse("sha256:abc"), Err(DigestError::Invalid));
@@ -240,10 +242,12 @@ impl PartialEq<DigestRef<'_>> for Digest {
 /// An incremental hash of either algorithm. Cloneable, so an upload can carry its state
 /// across chunks without re-reading what it already stored.
 #[derive(Clone, Debug)]
-pub enum Hasher {
-    /// SHA-256 state.
+pub struct Hasher(State);
+
+/// The hash implementation stays private: the public API names no `sha2` type.
+#[derive(Clone, Debug)]
+enum State {
     Sha256(Sha256),
-    /// SHA-512 state.
     Sha512(Sha512),
 }
 
@@ -251,33 +255,33 @@ impl Hasher {
     /// A fresh hash of the given algorithm.
     pub fn new(algorithm: Algorithm) -> Self {
         match algorithm {
-            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
+            Algorithm::Sha256 => Hasher(State::Sha256(Sha256::new())),
+            Algorithm::Sha512 => Hasher(State::Sha512(Sha512::new())),
         }
     }
 
     /// The algorithm being computed.
     pub fn algorithm(&self) -> Algorithm {
-        match self {
-            Hasher::Sha256(_) => Algorithm::Sha256,
-            Hasher::Sha512(_) => Algorithm::Sha512,
+        match &self.0 {
+            State::Sha256(_) => Algorithm::Sha256,
+            State::Sha512(_) => Algorithm::Sha512,
         }
     }
 
     /// Feeds bytes.
     pub fn update(&mut self, data: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(data),
-            Hasher::Sha512(h) => h.update(data),
+        match &mut self.0 {
+            State::Sha256(h) => h.update(data),
+            State::Sha512(h) => h.update(data),
         }
     }
 
     /// The hash state as bytes (104 for SHA-256, 208 for SHA-512), to store with an upload
     /// session and continue in another process with [`Hasher::restore`].
     pub fn save(&self) -> bytes::Bytes {
-        match self {
-            Hasher::Sha256(h) => bytes::Bytes::copy_from_slice(&h.serialize()),
-            Hasher::Sha512(h) => bytes::Bytes::copy_from_slice(&h.serialize()),
+        match &self.0 {
+            State::Sha256(h) => bytes::Bytes::copy_from_slice(&h.serialize()),
+            State::Sha512(h) => bytes::Bytes::copy_from_slice(&h.serialize()),
         }
     }
 
@@ -297,20 +301,24 @@ impl Hasher {
         match algorithm {
             Algorithm::Sha256 => {
                 let state = state.try_into().ok()?;
-                Sha256::deserialize(state).ok().map(Hasher::Sha256)
+                Sha256::deserialize(state)
+                    .ok()
+                    .map(|h| Hasher(State::Sha256(h)))
             }
             Algorithm::Sha512 => {
                 let state = state.try_into().ok()?;
-                Sha512::deserialize(state).ok().map(Hasher::Sha512)
+                Sha512::deserialize(state)
+                    .ok()
+                    .map(|h| Hasher(State::Sha512(h)))
             }
         }
     }
 
     /// The digest of everything fed so far.
     pub fn finalize(self) -> Digest {
-        match self {
-            Hasher::Sha256(h) => Digest::from_hash(Algorithm::Sha256, &h.finalize()),
-            Hasher::Sha512(h) => Digest::from_hash(Algorithm::Sha512, &h.finalize()),
+        match self.0 {
+            State::Sha256(h) => Digest::from_hash(Algorithm::Sha256, &h.finalize()),
+            State::Sha512(h) => Digest::from_hash(Algorithm::Sha512, &h.finalize()),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! query parameters (`?tag=`, `?last=`, `?from=`) as well as the path parser does.
 //!
 //! ```
-//! use tower_oci::protocol::name::{is_valid_name, is_valid_tag};
+//! use tower_oci::protocol::{is_valid_name, is_valid_tag};
 //! assert!(is_valid_name("library/ubuntu"));
 //! assert!(is_valid_name("a/blobs/b"));
 //! assert!(!is_valid_name("Library/ubuntu"));
@@ -22,7 +22,7 @@ pub const MAX_TAG_LEN: usize = 128;
 /// [`MAX_NAME_LEN`] bytes.
 ///
 /// ```
-/// use tower_oci::protocol::name::is_valid_name;
+/// use tower_oci::protocol::is_valid_name;
 /// assert!(is_valid_name("my-org/my__image.v2"));
 /// assert!(is_valid_name("a---b"));
 /// assert!(!is_valid_name("a___b")); // three underscores are not a separator
@@ -65,7 +65,7 @@ pub fn is_valid_name(name: &str) -> bool {
 /// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 ///
 /// ```
-/// use tower_oci::protocol::name::is_valid_tag;
+/// use tower_oci::protocol::is_valid_tag;
 /// assert!(is_valid_tag("latest"));
 /// assert!(is_valid_tag("_"));
 /// assert!(!is_valid_tag("-x"));

@@ -4,11 +4,11 @@
 //! for example to authorize by repository name before the registry sees a request:
 //!
 //! ```
-//! use tower_oci::protocol::{Endpoint, PathError, Reference};
+//! use tower_oci::protocol::{Endpoint, PathError, TagOrDigest};
 //!
 //! // Parsing goes from the right, so `blobs` can be a component of a repository name.
 //! let ep = Endpoint::parse("/v2/a/blobs/b/manifests/latest").unwrap();
-//! assert_eq!(ep, Endpoint::Manifest { name: "a/blobs/b", reference: Reference::Tag("latest") });
+//! assert_eq!(ep, Endpoint::Manifest { name: "a/blobs/b", reference: TagOrDigest::Tag("latest") });
 //! assert_eq!(ep.name(), Some("a/blobs/b"));
 //!
 //! assert_eq!(Endpoint::parse("/v2/UPPER/manifests/x"), Err(PathError::NameInvalid));
@@ -24,27 +24,29 @@ use super::digest::{Algorithm, DigestError, DigestRef};
 use super::name::{is_valid_name, is_valid_tag};
 use super::upload_id::is_valid_upload_id;
 
-/// What a manifest path names.
+/// The `<reference>` of a manifest path: a tag or a digest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reference<'a> {
+#[non_exhaustive]
+pub enum TagOrDigest<'a> {
     /// A tag, already checked against the tag grammar.
     Tag(&'a str),
     /// A digest, already checked.
     Digest(DigestRef<'a>),
 }
 
-impl<'a> Reference<'a> {
+impl<'a> TagOrDigest<'a> {
     /// The reference as it appeared in the path.
     pub fn as_str(&self) -> &'a str {
         match self {
-            Reference::Tag(tag) => tag,
-            Reference::Digest(digest) => digest.as_str(),
+            TagOrDigest::Tag(tag) => tag,
+            TagOrDigest::Digest(digest) => digest.as_str(),
         }
     }
 }
 
 /// A registry endpoint, borrowed from the request path. Method dispatch happens elsewhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Endpoint<'a> {
     /// `/v2/` (also `/v2`).
     Base,
@@ -60,7 +62,7 @@ pub enum Endpoint<'a> {
         /// Repository name.
         name: &'a str,
         /// Tag or digest.
-        reference: Reference<'a>,
+        reference: TagOrDigest<'a>,
     },
     /// `/v2/<name>/blobs/<digest>`.
     Blob {
@@ -92,6 +94,7 @@ pub enum Endpoint<'a> {
 
 /// Why a path under `/v2/` names no endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PathError {
     /// The path is not `/v2` nor under `/v2/`: it belongs to the host application.
     NotRegistry,
@@ -235,12 +238,12 @@ fn repository(name: Option<&str>) -> Result<&str, PathError> {
 /// A tag or a digest. A text whose algorithm part names a registered algorithm was meant as a
 /// digest and gets the digest's error; a well-formed digest of another algorithm is
 /// unsupported; anything else is an invalid reference.
-fn reference(text: &str) -> Result<Reference<'_>, PathError> {
+fn reference(text: &str) -> Result<TagOrDigest<'_>, PathError> {
     if is_valid_tag(text) {
-        return Ok(Reference::Tag(text));
+        return Ok(TagOrDigest::Tag(text));
     }
     match DigestRef::parse(text) {
-        Ok(digest) => Ok(Reference::Digest(digest)),
+        Ok(digest) => Ok(TagOrDigest::Digest(digest)),
         Err(DigestError::Unsupported) => Err(PathError::Digest(DigestError::Unsupported)),
         Err(DigestError::Invalid) => match text.split_once(':') {
             Some((algorithm, _)) if Algorithm::from_name(algorithm).is_some() => {
@@ -283,7 +286,7 @@ pub fn is_registry_path(path: &str) -> bool {
 /// complete the session), so it stays out of logs; every other path is returned as is.
 ///
 /// ```
-/// use tower_oci::protocol::path::redact_upload_id;
+/// use tower_oci::protocol::redact_upload_id;
 ///
 /// let path = "/v2/a/b/blobs/uploads/4b4a7c4e-0d2b-4f7e-9a51-3c7f0e1d2a6b";
 /// assert_eq!(redact_upload_id(path), "/v2/a/b/blobs/uploads/<upload>");
@@ -379,14 +382,14 @@ mod tests {
                 "/v2/a/b/manifests/latest".to_owned(),
                 Endpoint::Manifest {
                     name: "a/b",
-                    reference: Reference::Tag("latest"),
+                    reference: TagOrDigest::Tag("latest"),
                 },
             ),
             (
                 format!("/v2/a/manifests/{D256}"),
                 Endpoint::Manifest {
                     name: "a",
-                    reference: Reference::Digest(digest(D256)),
+                    reference: TagOrDigest::Digest(digest(D256)),
                 },
             ),
             (
@@ -431,7 +434,7 @@ mod tests {
             got,
             Endpoint::Manifest {
                 name: "a/blobs/b",
-                reference: Reference::Tag("latest")
+                reference: TagOrDigest::Tag("latest")
             }
         );
         for word in ["blobs", "manifests", "uploads", "tags", "list", "referrers"] {
@@ -461,7 +464,7 @@ mod tests {
                 Endpoint::parse(&path),
                 Ok(Endpoint::Manifest {
                     name: &name,
-                    reference: Reference::Tag(word)
+                    reference: TagOrDigest::Tag(word)
                 })
             );
         }
@@ -477,7 +480,7 @@ mod tests {
             Endpoint::parse("/v2/manifests/manifests/manifests"),
             Ok(Endpoint::Manifest {
                 name: "manifests",
-                reference: Reference::Tag("manifests")
+                reference: TagOrDigest::Tag("manifests")
             })
         );
     }
@@ -565,7 +568,7 @@ mod tests {
             Endpoint::parse(&path),
             Ok(Endpoint::Manifest {
                 name: "a",
-                reference: Reference::Tag(&tag)
+                reference: TagOrDigest::Tag(&tag)
             })
         );
         let path = format!("/v2/a/manifests/{tag}t");

@@ -5,7 +5,7 @@
 //! when they may carry escapes (`artifactType` media types, for instance).
 //!
 //! ```
-//! use tower_oci::protocol::query::{percent_decode, Query};
+//! use tower_oci::protocol::{percent_decode, Query};
 //!
 //! let q = Query::new(Some("n=10&last=v1&tag=a&tag=b&artifactType=application%2Fvnd.x%2Bjson"));
 //! assert_eq!(q.get("n"), Some("10"));
@@ -90,7 +90,7 @@ impl<'a> Query<'a> {
 ///
 /// ```
 /// use std::borrow::Cow;
-/// use tower_oci::protocol::query::percent_decode;
+/// use tower_oci::protocol::percent_decode;
 /// assert!(matches!(percent_decode("a+b"), Some(Cow::Borrowed("a+b"))));
 /// assert_eq!(percent_decode("sha256%3Aab").as_deref(), Some("sha256:ab"));
 /// assert_eq!(percent_decode("%zz"), None);

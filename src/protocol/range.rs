@@ -10,11 +10,12 @@
 //! assert_eq!(range.resolve(1000), Some((100, 999)));
 //! assert_eq!(ByteRange::parse("bytes=0-1,5-6"), None);
 //!
-//! assert_eq!(ContentRange::parse("0-1023"), Some(ContentRange { first: 0, last: 1023 }));
+//! assert_eq!(ContentRange::parse("0-1023"), ContentRange::new(0, 1023));
 //! ```
 
 /// One byte range from a `Range: bytes=...` header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ByteRange {
     /// `a-b`, inclusive.
     FromTo(u64, u64),
@@ -79,6 +80,7 @@ impl ByteRange {
 
 /// A chunk's `Content-Range: <first>-<last>` (inclusive, no `bytes ` prefix, as the spec writes it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ContentRange {
     /// First byte offset.
     pub first: u64,
@@ -87,6 +89,18 @@ pub struct ContentRange {
 }
 
 impl ContentRange {
+    /// The range `first..=last`; `None` when `first > last`.
+    ///
+    /// ```
+    /// use tower_oci::protocol::ContentRange;
+    /// let r = ContentRange::new(0, 99).unwrap();
+    /// assert_eq!((r.first, r.last), (0, 99));
+    /// assert_eq!(ContentRange::new(5, 4), None);
+    /// ```
+    pub fn new(first: u64, last: u64) -> Option<Self> {
+        (first <= last).then_some(ContentRange { first, last })
+    }
+
     /// Parses `a-b` with `a <= b`; also accepts the RFC form `bytes a-b/*` and `bytes a-b/len`
     /// some clients send. `None` otherwise.
     ///
@@ -94,7 +108,7 @@ impl ContentRange {
     ///
     /// ```
     /// use tower_oci::protocol::ContentRange;
-    /// let r = ContentRange { first: 0, last: 99 };
+    /// let r = ContentRange::new(0, 99).unwrap();
     /// assert_eq!(ContentRange::parse("0-99"), Some(r));
     /// assert_eq!(ContentRange::parse("bytes 0-99/*"), Some(r));
     /// assert_eq!(ContentRange::parse("bytes 0-99/100"), Some(r));

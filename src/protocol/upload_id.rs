@@ -22,7 +22,7 @@ pub const UPLOAD_ID_LEN: usize = 36;
 /// True for `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` with lowercase hex `x`, nothing else.
 ///
 /// ```
-/// use tower_oci::protocol::upload_id::is_valid_upload_id;
+/// use tower_oci::protocol::is_valid_upload_id;
 /// assert!(is_valid_upload_id("4b4a7c4e-0d2b-4f7e-9a51-3c7f0e1d2a6b"));
 /// assert!(!is_valid_upload_id("4B4A7C4E-0D2B-4F7E-9A51-3C7F0E1D2A6B"));
 /// assert!(!is_valid_upload_id("4b4a7c4e0d2b4f7e9a513c7f0e1d2a6b"));
@@ -47,11 +47,11 @@ pub fn is_valid_upload_id(id: &str) -> bool {
 /// Layout (bytes of the UUID): 0-4 the start in Unix seconds, 5 and 7 the owner tag,
 /// 6 the version (8) and the algorithm, 8 the variant and 6 random bits, 9-15 random.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Minted {
+pub(crate) struct Minted {
     /// When the session started (whole seconds).
-    pub started: SystemTime,
+    pub(crate) started: SystemTime,
     /// Its digest algorithm.
-    pub algorithm: Algorithm,
+    pub(crate) algorithm: Algorithm,
     tag: u16,
 }
 
@@ -78,7 +78,7 @@ fn algorithm_code(algorithm: Algorithm) -> u8 {
 impl Minted {
     /// A new id for an empty session of `repo`, owned by `principal`, hashing with
     /// `algorithm`, started at `now`.
-    pub fn issue(
+    pub(crate) fn issue(
         repo: &str,
         principal: Option<&str>,
         algorithm: Algorithm,
@@ -101,7 +101,7 @@ impl Minted {
 
     /// What `id` says, if it is one [`Minted::issue`] made (any other id, e.g. a version-4 one,
     /// is `None`).
-    pub fn decode(id: &str) -> Option<Minted> {
+    pub(crate) fn decode(id: &str) -> Option<Minted> {
         if !is_valid_upload_id(id) {
             return None;
         }
@@ -127,14 +127,14 @@ impl Minted {
     /// repository's or owner's id is told apart 65,535 times in 65,536, on top of the id's
     /// random bits that the other would have to know; the stored record, once there is one,
     /// decides for sure).
-    pub fn is_for(&self, repo: &str, principal: Option<&str>) -> bool {
+    pub(crate) fn is_for(&self, repo: &str, principal: Option<&str>) -> bool {
         self.tag == owner_tag(repo, principal)
     }
 
     /// Whether the session is still within `timeout` of its start at `now` (the start is
     /// kept in whole seconds, so up to a second more; an id from more than a minute in the
     /// future is not).
-    pub fn is_live(&self, now: SystemTime, timeout: Duration) -> bool {
+    pub(crate) fn is_live(&self, now: SystemTime, timeout: Duration) -> bool {
         match now.duration_since(self.started) {
             // Saturating: a host may configure `Duration::MAX` for "never".
             Ok(age) => age < timeout.saturating_add(Duration::from_secs(1)),

@@ -308,7 +308,7 @@ impl ReferrerListOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UploadState {
-    /// The session id (a random UUID; see [`crate::protocol::upload_id`]).
+    /// The session id (a UUID; see [`is_valid_upload_id`](crate::protocol::is_valid_upload_id)).
     pub id: String,
     /// The repository it uploads into.
     pub repo: String,
@@ -323,8 +323,8 @@ pub struct UploadState {
     /// When a request last finished on it (sessions idle too long expire).
     pub updated: SystemTime,
     /// A closed session's marker: the session was cancelled or completed, and its id must
-    /// not be taken for an unstored empty one (see
-    /// [`Minted`](crate::protocol::upload_id::Minted)) until it expires. It holds no bytes,
+    /// not be taken for an unstored empty one (a session with no stored byte exists only in
+    /// its id) until it expires. It holds no bytes,
     /// and the registry treats it as absent. Backends store it like any other state.
     pub closed: bool,
     /// Who opened it (the name of the [`Principal`](crate::auth::Principal) an authorizer

@@ -36,6 +36,17 @@ pub(crate) struct Caps {
     pub(crate) per_principal: usize,
 }
 
+impl Caps {
+    /// The caps the settings ask for.
+    pub(crate) fn of(config: &crate::settings::Config) -> Self {
+        Caps {
+            total: config.max_uploads,
+            per_repository: config.max_uploads_per_repository,
+            per_principal: config.max_uploads_per_principal,
+        }
+    }
+}
+
 /// What is counted of one session: its repository and, if named, its owner.
 #[derive(Debug)]
 struct Counted {

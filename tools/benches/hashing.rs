@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tower_oci::protocol::digest::{Algorithm, Digest, Hasher};
+use tower_oci::protocol::{Algorithm, Digest, Hasher};
 
 /// Deterministic non-repeating bytes (xorshift64*), so no input is suspiciously regular.
 fn buffer(len: usize) -> Vec<u8> {

@@ -7,8 +7,8 @@ mod parser_oracle;
 use parser_oracle as oracle;
 use proptest::prelude::*;
 use proptest::sample::select;
-use tower_oci::protocol::name::{is_valid_name, is_valid_tag};
-use tower_oci::protocol::upload_id::is_valid_upload_id;
+use tower_oci::protocol::is_valid_upload_id;
+use tower_oci::protocol::{is_valid_name, is_valid_tag};
 use tower_oci::protocol::{ByteRange, ContentRange, DigestRef, Endpoint, Query};
 
 /// Bytes that matter to some grammar, plus a few that matter to none.
