@@ -2,21 +2,7 @@
 //! facade (feature `metrics`), recorded only when the host installs a recorder (without one,
 //! each call is an atomic load), and the names of the tracing spans.
 //!
-//! | metric | kind | labels |
-//! |---|---|---|
-//! | `oci_http_requests_total` | counter | `method`, `endpoint`, `status` |
-//! | `oci_http_request_duration_seconds` | histogram (to the response head) | `method`, `endpoint` |
-//! | `oci_blob_bytes_received_total` | counter (upload bodies stored) | |
-//! | `oci_blob_bytes_sent_total` | counter (blob response bodies) | |
-//! | `oci_upload_sessions_open` | gauge (sessions holding bytes, as this process counts them) | |
-//! | `oci_upload_sessions_expired_total` | counter | |
-//! | `oci_storage_operation_duration_seconds` | histogram | `operation` |
-//! | `oci_storage_errors_total` | counter | `operation`, `kind` (`not_found`, `busy`, `full`, …) |
-//! | `oci_auth_failures_total` | counter | `reason` (`missing_credentials`, `invalid_credentials`, `invalid_token`, `insufficient_scope`, `denied`) |
-//! | `oci_gc_runs_total` | counter | `outcome` (`ok`, `failed`), `dry_run` |
-//! | `oci_gc_duration_seconds` | histogram | |
-//! | `oci_gc_freed_items_total` | counter (not in dry runs) | `kind` (`blobs`, `links`, `manifests`, `tags`, `uploads`, `leftovers`) |
-//! | `oci_gc_freed_bytes_total` | counter (not in dry runs) | |
+//! The metrics and spans are listed in the crate docs ("Metrics and tracing").
 //!
 //! Spans: `oci_request` (info) per registry request, with `method`, `endpoint`, `repository`,
 //! `reference` (tag or digest), `principal` and `status`; `storage` (debug) per storage
