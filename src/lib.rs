@@ -92,6 +92,7 @@ mod settings;
 pub mod storage;
 mod telemetry;
 mod uploads;
+mod worker;
 
 pub use body::{RegistryBody, ResponseBody};
 pub use error::{ErrorCode, RegistryError};
