@@ -2,7 +2,9 @@
 
 use http::{header, HeaderValue, Method, StatusCode};
 
-use super::{check_deletes, empty, finish, header_value, Ctx, HandlerResult};
+use super::{
+    check_deletes, empty, finish, header_value, Ctx, HandlerResult, DOCKER_CONTENT_DIGEST,
+};
 use crate::body::RegistryBody;
 use crate::error::{ErrorCode, RegistryError};
 use crate::gc::touch_interval;
@@ -64,7 +66,7 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Han
             HeaderValue::from_static("application/octet-stream"),
         )
         .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
-        .header("docker-content-digest", header_value(digest.as_str())?)
+        .header(DOCKER_CONTENT_DIGEST, header_value(digest.as_str())?)
         .header(
             header::ETAG,
             header_value(&format!("\"{}\"", digest.as_str()))?,
