@@ -133,6 +133,7 @@ async fn main() -> std::io::Result<()> {
         .init();
     let fd_limit = support::raise_fd_limit();
     tracing::debug!(?fd_limit, "open-file limit");
+    support::tune_allocator();
 
     let tls = match (&serve.tls_cert, &serve.tls_key) {
         (Some(cert), Some(key)) => match support::tls_acceptor(cert, key) {
