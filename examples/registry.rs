@@ -122,6 +122,7 @@ async fn main() -> std::io::Result<()> {
     let _log_guard = support::install_log_subscriber("info,tower_oci=warn,tower_oci::auth=info");
     let fd_limit = support::raise_fd_limit();
     tracing::debug!(?fd_limit, "open-file limit");
+    support::tune_allocator();
 
     let tls = match (&serve.tls_cert, &serve.tls_key) {
         (Some(cert), Some(key)) => match support::tls_acceptor(cert, key) {

@@ -293,6 +293,7 @@ mod settings;
 pub mod storage;
 mod telemetry;
 mod uploads;
+mod worker;
 
 pub use error::{ErrorCode, RegistryError};
 pub use future::ResponseFuture;

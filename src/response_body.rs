@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -109,6 +110,8 @@ enum RegistryKind {
         /// Bytes not yet asked of the file.
         unread: u64,
         pending: Option<JoinHandle<io::Result<(std::fs::File, Bytes)>>>,
+        /// Read buffers the network has finished with, for the next reads.
+        spare: Buffers,
     },
     Stream {
         reader: Pin<Box<dyn AsyncRead + Send>>,
@@ -141,6 +144,7 @@ impl RegistryBody {
                 remaining: len,
                 unread: len,
                 pending: None,
+                spare: Buffers::default(),
             },
             (BodySource::Reader(reader), len) => RegistryKind::Stream {
                 reader,
@@ -186,12 +190,13 @@ impl Body for RegistryBody {
                 remaining,
                 unread,
                 pending,
+                spare,
             } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
                 }
                 if pending.is_none() {
-                    *pending = start_read(file, unread);
+                    *pending = start_read(file, unread, spare);
                 }
                 let Some(job) = pending.as_mut() else {
                     return Poll::Ready(Some(Err(eof())));
@@ -202,7 +207,7 @@ impl Body for RegistryBody {
                 *remaining = remaining.saturating_sub(chunk.len() as u64);
                 // Read ahead while this chunk goes out.
                 if *unread > 0 {
-                    *pending = start_read(file, unread);
+                    *pending = start_read(file, unread, spare);
                 }
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }
@@ -263,11 +268,59 @@ fn eof() -> io::Error {
     )
 }
 
-/// Starts reading the next chunk of `file` on the blocking pool into a buffer that becomes the
-/// frame without a copy. `None` when the file is held elsewhere or nothing is left.
+/// Read buffers of one file body. A frame's buffer comes back here when the network has sent
+/// it (the frame is a [`Bytes`] that owns a [`Pooled`]), so a long blob is read through the
+/// same two or three buffers: no fresh allocation per chunk, whose pages the kernel would
+/// fault in and zero again each time.
+#[derive(Clone, Default)]
+struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept for reuse per body. No more buffers exist than were in use at once (one read
+/// ahead while the network holds one or two), so this only caps an unusual peak.
+const SPARE_BUFFERS: usize = 4;
+
+impl Buffers {
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        match spare {
+            Some(mut buf) => {
+                buf.clear();
+                buf.reserve(capacity);
+                buf
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
+}
+
+/// A frame's bytes, given back to their body's [`Buffers`] when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    home: Buffers,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut spare = self.home.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// Starts reading the next chunk of `file` on the blocking pool into a buffer (reused from
+/// `spare`) that becomes the frame without a copy. `None` when the file is held elsewhere or
+/// nothing is left.
 fn start_read(
     file: &mut Option<std::fs::File>,
     unread: &mut u64,
+    spare: &Buffers,
 ) -> Option<JoinHandle<io::Result<(std::fs::File, Bytes)>>> {
     use std::io::Read;
     if *unread == 0 {
@@ -276,12 +329,50 @@ fn start_read(
     let mut file = file.take()?;
     let n = (*unread).min(FILE_CHUNK);
     *unread -= n;
+    let home = spare.clone();
     Some(tokio::task::spawn_blocking(move || {
-        let mut buf = Vec::with_capacity(n as usize);
+        let mut buf = home.take(n as usize);
         (&mut file).take(n).read_to_end(&mut buf)?;
         if (buf.len() as u64) < n {
             return Err(eof());
         }
-        Ok((file, Bytes::from(buf)))
+        Ok((file, Bytes::from_owner(Pooled { buf, home })))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, Write};
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_body_reads_through_a_few_reused_buffers() {
+        let chunks = 12u64;
+        let mut file = tempfile::tempfile().unwrap();
+        for i in 0..chunks {
+            file.write_all(&vec![i as u8; FILE_CHUNK as usize]).unwrap();
+        }
+        file.rewind().unwrap();
+        let blob = BlobReader::from_file(file, chunks * FILE_CHUNK);
+        let mut body = RegistryBody::blob(blob);
+        let mut buffers = std::collections::HashSet::new();
+        let mut seen = 0u64;
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            assert!(data.iter().all(|&b| b == (seen / FILE_CHUNK) as u8));
+            seen += data.len() as u64;
+            buffers.insert(data.as_ptr() as usize);
+            // Sent: the buffer goes back to the body, for a read after the one in flight.
+            drop(data);
+            let RegistryKind::File { spare, .. } = &body.kind else {
+                panic!("not a file body");
+            };
+            assert!(!spare.0.lock().unwrap().is_empty(), "the buffer came back");
+        }
+        assert_eq!(seen, chunks * FILE_CHUNK);
+        assert!(buffers.len() <= 3, "{} distinct buffers", buffers.len());
+    }
 }

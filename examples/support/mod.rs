@@ -715,3 +715,21 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+/// Keeps transient buffers of up to a few megabytes on glibc's heap instead of mapping and
+/// unmapping them, and lets the heap keep up to 16 MiB of freed memory instead of handing it
+/// back at once. hyper's receive buffers (up to ~400 KiB each) are freed and allocated again
+/// all through a blob push; with glibc's defaults they were given back to the kernel and
+/// faulted in (zeroed) again: 100,000 page faults per 2 GiB pushed, 1,700 with these settings,
+/// and 10-15% less system CPU (bench: push-256MiB-x1 alternating with and without them).
+/// A host that embeds the crate makes this choice for its own process (or uses another
+/// allocator); the library cannot.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets glibc's allocator parameters (under its own lock); these two
+    // take any non-negative size. Measured reason for the `unsafe`: see above.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+    }
+}

@@ -2,7 +2,10 @@
 
 use http::{header, HeaderValue, Method, StatusCode};
 
-use super::{bodiless_head, build_response, check_deletes, header_value, Ctx, HandlerResult};
+use super::{
+    bodiless_head, build_response, check_deletes, header_value, Ctx, HandlerResult,
+    DOCKER_CONTENT_DIGEST,
+};
 use crate::error::{ErrorCode, RegistryError};
 use crate::gc::touch_interval;
 use crate::protocol::{ByteRange, DigestRef};
@@ -64,7 +67,7 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, digest: DigestRef<'_>) -> Han
             HeaderValue::from_static("application/octet-stream"),
         )
         .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
-        .header("docker-content-digest", header_value(digest.as_str())?)
+        .header(DOCKER_CONTENT_DIGEST, header_value(digest.as_str())?)
         .header(
             header::ETAG,
             header_value(&format!("\"{}\"", digest.as_str()))?,

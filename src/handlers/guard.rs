@@ -37,9 +37,10 @@ pub(crate) fn check(guard: &BrowserGuard, parts: &Parts) -> Result<(), RegistryE
             },
         };
         if let Some(named) = named {
-            let served = parse_authority(named).is_some_and(|(host, port)| {
+            let served = split_authority(named).is_some_and(|(host, port)| {
                 allowed_hosts.iter().any(|(allowed, allowed_port)| {
-                    *allowed == host && allowed_port.is_none_or(|p| Some(p) == port)
+                    allowed.eq_ignore_ascii_case(host)
+                        && allowed_port.is_none_or(|p| Some(p) == port)
                 })
             });
             if !served {
@@ -58,27 +59,32 @@ pub(crate) fn check(guard: &BrowserGuard, parts: &Parts) -> Result<(), RegistryE
 /// `host[:port]` (`[v6]` in brackets) as (lowercase host without a trailing dot, port);
 /// `None` when it is not an authority without user info.
 pub(crate) fn parse_authority(text: &str) -> Option<(String, Option<u16>)> {
+    split_authority(text).map(|(host, port)| (host.to_ascii_lowercase(), port))
+}
+
+/// [`parse_authority`] without the allocation: the host as written (any case, brackets kept
+/// around an IPv6 address, a trailing dot cut), for comparing with `eq_ignore_ascii_case`.
+fn split_authority(text: &str) -> Option<(&str, Option<u16>)> {
     let text = text.trim();
-    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+    if let Some(rest) = text.strip_prefix('[') {
         let (v6, after) = rest.split_once(']')?;
         v6.parse::<std::net::Ipv6Addr>().ok()?;
         let port = match after {
             "" => None,
             after => Some(after.strip_prefix(':')?.parse().ok()?),
         };
-        (format!("[{v6}]"), port)
-    } else {
-        let (host, port) = match text.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port.parse().ok()?)),
-            None => (text, None),
-        };
-        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
-        if host.is_empty() || !host.chars().all(valid) {
-            return None;
-        }
-        (host.trim_end_matches('.').to_ascii_lowercase(), port)
+        // `[` + address + `]`.
+        return Some((&text[..v6.len() + 2], port));
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port.parse().ok()?)),
+        None => (text, None),
     };
-    Some((host.to_ascii_lowercase(), port))
+    let valid = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_');
+    if host.is_empty() || !host.bytes().all(valid) {
+        return None;
+    }
+    Some((host.trim_end_matches('.'), port))
 }
 
 #[cfg(test)]
@@ -92,6 +98,8 @@ mod tests {
         assert_eq!(ok("127.0.0.1:5000"), ("127.0.0.1".to_owned(), Some(5000)));
         assert_eq!(ok("[::1]:80"), ("[::1]".to_owned(), Some(80)));
         assert_eq!(ok("[::1]"), ("[::1]".to_owned(), None));
+        assert_eq!(split_authority("[::1]:80"), Some(("[::1]", Some(80))));
+        assert_eq!(split_authority("Reg.Example."), Some(("Reg.Example", None)));
         for bad in [
             "",
             "a:b",

@@ -5,7 +5,10 @@ use http::{header, HeaderValue, Method, StatusCode};
 use http_body::Body;
 
 use super::request_body::{read_limited, too_large};
-use super::{bodiless_head, build_response, check_deletes, header_value, Ctx, HandlerResult};
+use super::{
+    bodiless_head, build_response, check_deletes, header_value, Ctx, HandlerResult,
+    DOCKER_CONTENT_DIGEST, OCI_SUBJECT, OCI_TAG,
+};
 use crate::error::{ErrorCode, RegistryError};
 use crate::manifest::{self, Manifest};
 use crate::protocol::{name::is_valid_tag, Algorithm, Digest, TagOrDigest};
@@ -87,12 +90,18 @@ pub(super) async fn get(ctx: &Ctx<'_>, name: &str, reference: TagOrDigest<'_>) -
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, header_value(&media_type)?)
         .header(header::CONTENT_LENGTH, HeaderValue::from(len))
-        .header("docker-content-digest", header_value(digest.as_str())?)
-        .header(
-            header::ETAG,
-            header_value(&format!("\"{}\"", digest.as_str()))?,
-        );
+        .header(DOCKER_CONTENT_DIGEST, header_value(digest.as_str())?)
+        .header(header::ETAG, header_value(&quoted(digest.as_str()))?);
     build_response(builder, body)
+}
+
+/// `"text"`: an entity tag (cheaper than `format!`, which pads every argument).
+fn quoted(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    quoted.push_str(text);
+    quoted.push('"');
+    quoted
 }
 
 /// Every config, layer and child the manifest names must be in the repository. Each distinct
@@ -282,12 +291,12 @@ where
             header::LOCATION,
             header_value(&format!("/v2/{name}/manifests/{digest}"))?,
         )
-        .header("docker-content-digest", header_value(digest.as_str())?);
+        .header(DOCKER_CONTENT_DIGEST, header_value(digest.as_str())?);
     if let Some(subject) = &manifest.subject {
-        builder = builder.header("oci-subject", header_value(subject.as_str())?);
+        builder = builder.header(OCI_SUBJECT, header_value(subject.as_str())?);
     }
     for tag in extra_tags {
-        builder = builder.header("oci-tag", header_value(&tag)?);
+        builder = builder.header(OCI_TAG, header_value(&tag)?);
     }
     build_response(builder, RegistryBody::empty())
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use tracing::Instrument;
 
@@ -31,6 +31,17 @@ use crate::storage::{Instrumented, Storage};
 use crate::telemetry;
 use crate::uploads::Sessions;
 use crate::BoxError;
+
+// Header names of the distribution protocol, parsed once (a `&str` name is parsed and
+// looked up on every use).
+pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName =
+    HeaderName::from_static("docker-content-digest");
+pub(crate) const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
+pub(crate) const OCI_CHUNK_MIN_LENGTH: HeaderName = HeaderName::from_static("oci-chunk-min-length");
+pub(crate) const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+pub(crate) const OCI_TAG: HeaderName = HeaderName::from_static("oci-tag");
+const DOCKER_DISTRIBUTION_API_VERSION: HeaderName =
+    HeaderName::from_static("docker-distribution-api-version");
 
 /// State shared by every clone of the service.
 #[derive(Clone, Debug)]
@@ -330,7 +341,7 @@ where
     });
     let headers = response.headers_mut();
     headers.insert(
-        "docker-distribution-api-version",
+        DOCKER_DISTRIBUTION_API_VERSION,
         HeaderValue::from_static("registry/2.0"),
     );
     // Nothing under /v2/ is a page: a browser must never sniff a blob into HTML or script.

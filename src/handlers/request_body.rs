@@ -19,6 +19,7 @@ use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::{Algorithm, Digest, Hasher};
 use crate::storage::{BlobReader, UploadWriter};
 use crate::telemetry;
+use crate::worker::{Job, Worker};
 use crate::BoxError;
 
 /// Why a body could not be read.
@@ -143,8 +144,11 @@ where
     }
 }
 
-/// How many bytes one hash job takes. A body smaller than this is hashed inline.
+/// How many bytes one hash batch takes. A body smaller than this is hashed inline.
 const HASH_BATCH: usize = 1 << 20;
+
+/// How many received bytes may wait for the hash (beyond the batch being hashed).
+const HASH_QUEUE: usize = 2 * HASH_BATCH;
 
 /// Hash jobs running at once, process-wide: twice the cores (at least 4). Hashing is all CPU,
 /// so more jobs than cores only share the cores more thinly, and a thousand uploads catching
@@ -159,17 +163,28 @@ fn hash_slots() -> &'static Arc<Semaphore> {
     })
 }
 
+/// A hash fed batch by batch on the blocking pool.
+struct HashJob(Hasher);
+
+impl Job for HashJob {
+    type Batch = Vec<Bytes>;
+    fn run(&mut self, batch: Vec<Bytes>) -> std::io::Result<()> {
+        batch.iter().for_each(|data| self.0.update(data));
+        Ok(())
+    }
+}
+
 /// Streams `body` into `writer`, feeding `hasher`. Returns how many bytes were written.
 ///
 /// Three stages overlap: this task receives frames and hands them to the writer (which writes
-/// on the blocking pool), while the hash of the previous batch of about [`HASH_BATCH`] bytes
-/// runs as a blocking-pool job of its own. No thread is held while the client is slow or
-/// stalled: a job exists only while there is a received batch to hash, at most one at a time,
-/// so memory stays at a few batches per upload whatever the blob size. Frames are shared
+/// on the blocking pool), while batches of about [`HASH_BATCH`] bytes are hashed by a
+/// [`Worker`] that keeps one blocking-pool thread while batches keep coming and gives it back
+/// when the client is slow or stalled. At most [`HASH_QUEUE`] bytes wait for the hash, so
+/// memory stays at a few batches per upload whatever the blob size. Frames are shared
 /// (`Bytes`) between the hash and the write, never copied.
 ///
 /// Cancel safe in the sense that matters: if the request is dropped, the writer (owned by the
-/// caller) is dropped unsaved and a hash job in flight finishes on its own.
+/// caller) is dropped unsaved and the hash job finishes its queue on its own.
 pub(crate) async fn stream_into<B>(
     body: B,
     writer: &mut dyn UploadWriter,
@@ -181,7 +196,7 @@ where
 {
     let mut body = std::pin::pin!(body);
     let mut written = 0u64;
-    let mut job: Option<JoinHandle<Hasher>> = None;
+    let mut worker: Option<Worker<HashJob>> = None;
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_len = 0usize;
     while let Some(data) = next_data(body.as_mut()).await? {
@@ -190,23 +205,23 @@ where
         batch.push(data.clone());
         writer.write(data).await?;
         if batch_len >= HASH_BATCH {
-            if let Some(running) = job.take() {
-                *hasher = join_hash(running).await?;
-            }
-            let mut state = std::mem::replace(hasher, Hasher::new(hasher.algorithm()));
+            let worker = worker.get_or_insert_with(|| {
+                let state = std::mem::replace(hasher, Hasher::new(hasher.algorithm()));
+                Worker::new(HashJob(state), HASH_QUEUE, Some(Arc::clone(hash_slots())))
+            });
             let full = std::mem::take(&mut batch);
-            batch_len = 0;
-            // Waits (without a thread) while every hashing slot is busy; never closed.
-            let slot = hash_slots().clone().acquire_owned().await.ok();
-            job = Some(tokio::task::spawn_blocking(move || {
-                full.iter().for_each(|data| state.update(data));
-                drop(slot);
-                state
-            }));
+            worker
+                .push(full, std::mem::take(&mut batch_len))
+                .await
+                .map_err(|e| RegistryError::internal(&e))?;
         }
     }
-    if let Some(running) = job {
-        *hasher = join_hash(running).await?;
+    if let Some(worker) = worker {
+        *hasher = worker
+            .finish()
+            .await
+            .map_err(|e| RegistryError::internal(&e))?
+            .0;
     }
     // The tail (or a small body) is hashed here: less than one batch.
     batch.iter().for_each(|data| hasher.update(data));

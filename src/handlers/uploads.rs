@@ -14,7 +14,10 @@ use http::{header, HeaderValue, StatusCode};
 use http_body::Body;
 
 use super::request_body::{hash_reader, read_limited, stream_into};
-use super::{bodiless_head, build_response, header_value, Ctx, HandlerResult};
+use super::{
+    bodiless_head, build_response, header_value, Ctx, HandlerResult, DOCKER_CONTENT_DIGEST,
+    DOCKER_UPLOAD_UUID, OCI_CHUNK_MIN_LENGTH,
+};
 use crate::error::{ErrorCode, RegistryError};
 use crate::protocol::upload_id::Minted;
 use crate::protocol::{name::is_valid_name, Algorithm, ContentRange, Digest, Hasher};
@@ -71,9 +74,9 @@ fn session_response(
     let mut builder = bodiless_head(status)
         .header(header::LOCATION, location(name, id)?)
         .header(header::RANGE, range_value(offset)?)
-        .header("docker-upload-uuid", header_value(id)?);
+        .header(DOCKER_UPLOAD_UUID, header_value(id)?);
     if let Some(min) = config.min_chunk_length {
-        builder = builder.header("oci-chunk-min-length", HeaderValue::from(min));
+        builder = builder.header(OCI_CHUNK_MIN_LENGTH, HeaderValue::from(min));
     }
     build_response(builder, RegistryBody::empty())
 }
@@ -84,7 +87,7 @@ fn blob_created(name: &str, digest: &str) -> HandlerResult {
             header::LOCATION,
             header_value(&format!("/v2/{name}/blobs/{digest}"))?,
         )
-        .header("docker-content-digest", header_value(digest)?);
+        .header(DOCKER_CONTENT_DIGEST, header_value(digest)?);
     build_response(builder, RegistryBody::empty())
 }
 

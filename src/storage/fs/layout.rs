@@ -89,7 +89,12 @@ impl Layout {
         if !is_safe_name(repo) {
             return None;
         }
-        let mut p = self.repositories();
+        // Sized once for the longest path built on it (a digest under `_manifests/`), so the
+        // pushes here and in the callers do not reallocate.
+        let base = self.root.as_os_str().len() + REPOSITORIES.len() + repo.len();
+        let mut p = PathBuf::with_capacity(base + 160);
+        p.push(&self.root);
+        p.push(REPOSITORIES);
         for component in repo.split('/') {
             p.push(component);
         }

@@ -157,15 +157,16 @@ impl FsStorage {
         repo: &str,
         digest: &Digest,
     ) -> Result<Option<LinkRecord>> {
-        let link = self
-            .layout
-            .manifest_link(repo, digest)
-            .ok_or_else(|| invalid_name(repo))?;
+        // Only a valid name's entry is ever cached, so a hit needs no path (nor its check).
         let key = manifest_key(repo, digest);
         let miss = match self.manifests.get(&key) {
             Ok(hit) => return Ok(hit),
             Err(miss) => miss,
         };
+        let link = self
+            .layout
+            .manifest_link(repo, digest)
+            .ok_or_else(|| invalid_name(repo))?;
         let record = blocking(
             move || match read_optional(&link).map_err(io_error(&link))? {
                 None => Ok(None),
@@ -195,13 +196,13 @@ impl FsStorage {
         repo: &str,
         digest: &Digest,
     ) -> Result<StoredManifest> {
-        let key = manifest_error_key(repo, digest);
         let Some(record) = self.manifest_link(repo, digest).await? else {
-            return Err(Error::not_found(key));
+            return Err(Error::not_found(manifest_error_key(repo, digest)));
         };
         let bytes = match self.content.get(digest) {
             Some(bytes) => bytes,
             None => {
+                let key = manifest_error_key(repo, digest);
                 let blob = self.layout.blob(digest);
                 let bytes = blocking(move || {
                     use std::io::Read;

@@ -183,16 +183,17 @@ impl FsStorage {
     }
 
     pub(super) async fn get_tag_impl(&self, repo: &str, tag: &str) -> Result<Digest> {
-        let path = self
-            .layout
-            .tag(repo, tag)
-            .ok_or_else(|| invalid_tag(repo, tag))?;
+        // Only a valid name's and tag's entry is ever cached, so a hit needs no path.
         let key = tag_key(repo, tag);
         let miss = match self.tags.get(&key) {
             Ok(Some(digest)) => return Ok(digest),
             Ok(None) => return Err(Error::not_found(key)),
             Err(miss) => miss,
         };
+        let path = self
+            .layout
+            .tag(repo, tag)
+            .ok_or_else(|| invalid_tag(repo, tag))?;
         let digest = blocking(
             move || match read_optional(&path).map_err(io_error(&path))? {
                 None => Ok(None),
