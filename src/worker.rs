@@ -9,9 +9,10 @@
 //! empty for [`LINGER`]: a slow or stalled client holds no thread.
 //!
 //! Bounded: at most `capacity` bytes wait in the queue (the sender waits for room), plus the
-//! batch being processed. With a `slots` semaphore, a job runs only while it holds a permit
-//! and gives it up after [`TURN`] batches when others wait for one, so a thousand uploads
-//! share the slots in turn rather than the first few keeping them.
+//! batch being processed. With a `slots` semaphore, a job runs only while it holds a permit,
+//! gives it up after [`TURN`] batches when every slot is taken, and does not linger on an empty
+//! queue then, so a thousand uploads share the slots in turn rather than the first few keeping
+//! them (idle or not).
 
 use std::collections::VecDeque;
 use std::io;
@@ -250,7 +251,8 @@ fn run<J: Job>(
             }
             continue;
         }
-        if queue.closing {
+        // An empty queue: linger for the next batch only while no other job could use the slot.
+        if queue.closing || slots.is_some_and(|s| s.available_permits() == 0) {
             break;
         }
         queue.waiting = true;
