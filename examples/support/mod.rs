@@ -1,7 +1,7 @@
 //! Shared by the examples (this folder is not an example itself): command-line flags, the
 //! server loop with its limits and TLS, and the shutdown signal.
 //!
-//! The repository's `passthrough` integration test includes this file with `#[path]`, so its
+//! This package's `server` test (tests/server.rs) includes this file with `#[path]`, so its
 //! TLS-probe and graceful shutdown tests exercise exactly these builder settings and this accept
 //! loop.
 #![allow(dead_code)] // each example uses a different part
