@@ -1,12 +1,13 @@
-//! The examples' server (support/mod.rs): in-process with the same builder, it survives a TLS
-//! ClientHello on the plain port, speaks HTTP/2 with prior knowledge and shuts down gracefully;
-//! and the examples' flags parse. (Moved from the root package's tests/passthrough.rs with the
-//! examples, so the published crate has no test that needs them.)
+//! The examples' server (examples/support/mod.rs): in-process with the same builder, it survives
+//! a TLS ClientHello on the plain port, speaks HTTP/2 with prior knowledge and shuts down
+//! gracefully; and the examples' flags parse. Here rather than in the examples package, whose
+//! dev-dependencies every example build would compile, or in the root package, which publishes
+//! its tests but not the examples.
 
 // The root package's test helpers: a registry server and a plain HTTP client.
 #[path = "../../tests/common/mod.rs"]
 mod common;
-#[path = "../support/mod.rs"]
+#[path = "../../examples/support/mod.rs"]
 mod support;
 
 use std::convert::Infallible;
