@@ -1,7 +1,7 @@
 //! An axum app with its own routes, and the registry mounted in front of its router.
 //!
 //! ```text
-//! cargo run --example axum -- --listen 127.0.0.1:5000 --root ./registry-data
+//! cargo run --example axum --features axum -- --listen 127.0.0.1:5000 --root ./registry-data
 //! curl http://127.0.0.1:5000/health      # axum
 //! curl -i http://127.0.0.1:5000/v2/      # the registry
 //! ```

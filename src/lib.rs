@@ -103,8 +103,9 @@
 //! }
 //! ```
 //!
-//! The crate's examples (`examples/registry.rs`, `axum.rs`, `hyper.rs`, shipped with the
-//! crate) are whole servers: HTTP/2, TLS, timeouts, graceful shutdown, a log line per request.
+//! The repository's examples (`registry`, `axum`, `hyper`, in its examples package at
+//! <https://github.com/tower-oci/tower-oci/tree/main/examples>, not in the published crate) are
+//! whole servers: HTTP/2, TLS, timeouts, graceful shutdown, a log line per request.
 //!
 //! Notes for hosts:
 //! - [`Oci`] delegates `poll_ready` to the inner service, so registry requests wait on its

@@ -1,4 +1,4 @@
-//! `examples/registry --metrics` (crate feature `metrics`): Prometheus text at `/metrics`,
+//! The registry example's `--metrics` (crate feature `metrics`): Prometheus text at `/metrics`,
 //! outside `/v2/`, with every family the registry records, and values that move as requests
 //! are made. Run with `cargo test --features metrics --test metrics`.
 #![cfg(feature = "metrics")]

@@ -1,4 +1,4 @@
-//! Several `examples/registry` processes on one bucket (`--storage s3://bucket/prefix`), against
+//! Several `registry` example processes on one bucket (`--storage s3://bucket/prefix`), against
 //! real S3 servers on 127.0.0.1: moto (in memory) and s3s-fs (a directory). Needs MOTO_SERVER
 //! and S3S_FS (the repository's https://github.com/tower-oci/tower-oci/blob/main/tests/s3/install.sh installs both and prints them); without
 //! them each test prints "skipped: ..." and passes, except under CI=true.

@@ -1,7 +1,7 @@
 //! Shared by the examples (this folder is not an example itself): command-line flags, the
 //! server loop with its limits and TLS, and the shutdown signal.
 //!
-//! The repository's `passthrough` integration test includes this file with `#[path]`, so its
+//! The `examples_server` test of the workspace member tools/ includes this file with `#[path]`, so its
 //! TLS-probe and graceful shutdown tests exercise exactly these builder settings and this accept
 //! loop.
 #![allow(dead_code)] // each example uses a different part
@@ -412,8 +412,14 @@ fn try_parse_flags<F: Parser>(argv: impl Iterator<Item = String>) -> Result<Opti
 /// Parses the process arguments as `F` for example `name`; prints help and exits on `--help`
 /// or a bad flag.
 fn parse_flags<F: Parser>(name: &'static str, about: &'static str) -> F {
+    // The axum example is behind the examples' `axum` feature (it alone needs axum).
+    let features = if name == "axum" {
+        " --features axum"
+    } else {
+        ""
+    };
     let command = F::command().name(name).about(about).after_help(format!(
-        "Run with: cargo run --release --example {name} -- [OPTIONS]"
+        "Run with: cargo run --release --example {name}{features} -- [OPTIONS]"
     ));
     let matches = command.get_matches();
     F::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())

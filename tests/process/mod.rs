@@ -1,5 +1,7 @@
-//! The standalone registry (`examples/registry.rs`) as a real child process on 127.0.0.1 (an
-//! OS-chosen port), and a small HTTP client for any address.
+//! The standalone registry (the `registry` example of the repository's examples package,
+//! <https://github.com/tower-oci/tower-oci/blob/main/examples/registry.rs>) as a real child
+//! process on 127.0.0.1 (an OS-chosen port), and a small HTTP client for any address. The
+//! examples are not part of the published crate: these tests need a checkout of the repository.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
@@ -25,6 +27,12 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn registry_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert!(
+            manifest_dir.join("examples").join("Cargo.toml").exists(),
+            "this test runs the registry example, which the published crate does not contain: \
+             run it in a checkout of https://github.com/tower-oci/tower-oci"
+        );
         let exe = std::env::current_exe().expect("current_exe");
         // target/debug/deps/<test>-<hash> -> target/debug/examples/registry
         let profile_dir = exe
@@ -73,7 +81,7 @@ pub fn registry_binary() -> PathBuf {
                 }
             }
             let status = cmd
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .current_dir(manifest_dir)
                 .status()
                 .expect("run cargo build --example registry");
             assert!(status.success(), "cargo build --example registry failed");
