@@ -340,6 +340,25 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_dropped_while_waiting_for_a_slot_leaves_the_worker_usable() {
+        let slots = Arc::new(Semaphore::new(1));
+        let held = Arc::clone(&slots).acquire_owned().await.unwrap();
+        let worker = Worker::new(Sum::default(), 4, Some(Arc::clone(&slots)));
+        // Queued, then waits for the slot held above; dropped by the timeout (a client gone).
+        let waited = tokio::time::timeout(Duration::from_millis(50), worker.push(vec![1], 1)).await;
+        assert!(waited.is_err(), "the push could not have had a slot");
+        drop(held);
+        worker.push(vec![2], 1).await.unwrap();
+        let finished = tokio::time::timeout(Duration::from_secs(10), worker.finish()).await;
+        let sum = finished
+            .expect("a start left claimed by the dropped push")
+            .unwrap();
+        // The dropped push had queued its batch before it waited: nothing is lost or doubled.
+        assert_eq!(sum.total, 3);
+        assert_eq!(slots.available_permits(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workers_share_few_slots_in_turn() {
         let slots = Arc::new(Semaphore::new(1));
         let mut tasks = Vec::new();
