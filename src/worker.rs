@@ -267,9 +267,10 @@ fn run<J: Job>(
         }
     }
     queue.idle = Some(job);
+    // The slot goes back before the job is seen as stopped: a `finish` that returns has it back.
+    drop(permit);
     queue.running = false;
     drop(queue);
-    drop(permit);
     shared.room.notify_waiters();
 }
 
