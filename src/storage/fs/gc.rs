@@ -9,7 +9,7 @@ use super::manifests::LinkRecord;
 use super::write::{
     blocking, io_error, read_dir_optional, read_optional, remove, set_touched, sync_parent,
 };
-use super::{invalid_name, page_of, FsStorage};
+use super::{invalid_name, FsStorage};
 use crate::protocol::{Algorithm, Digest};
 use crate::storage::{ContentInfo, DeleteContentOptions, Error, ListOptions, Page, Result};
 
@@ -47,6 +47,19 @@ fn digests_under(dir: &Path) -> Result<Vec<(Digest, PathBuf)>> {
     Ok(found)
 }
 
+/// One page of [`digests_under`] `dir`: the digests after `options.after` (the list is sorted,
+/// so the start is found by bisection), at most `options.limit` of them, and whether more follow.
+fn digest_page(dir: &Path, options: &ListOptions) -> Result<Page<(Digest, PathBuf)>> {
+    let found = digests_under(dir)?;
+    let start = options.after.as_deref().map_or(0, |after| {
+        found.partition_point(|(digest, _)| digest.as_str() <= after)
+    });
+    let mut rest = found.into_iter().skip(start);
+    let items: Vec<_> = rest.by_ref().take(options.limit).collect();
+    let more = rest.next().is_some();
+    Ok(Page::new(items, more))
+}
+
 /// Size and mtime of the regular file `path`; `None` when it is gone or not a regular file.
 fn stat_file(path: &Path) -> Result<Option<fs::Metadata>> {
     match fs::symlink_metadata(path) {
@@ -61,11 +74,7 @@ impl FsStorage {
     pub(super) async fn list_blobs_impl(&self, options: ListOptions) -> Result<Page<ContentInfo>> {
         let dir = self.layout.blobs();
         blocking(move || {
-            let page = page_of(
-                digests_under(&dir)?,
-                |(d, _)| d.as_str().to_owned(),
-                &options,
-            );
+            let page = digest_page(&dir, &options)?;
             let mut items = Vec::with_capacity(page.items.len());
             for (digest, path) in page.items {
                 if let Some(meta) = stat_file(&path)? {
@@ -88,11 +97,7 @@ impl FsStorage {
             .manifests(repo)
             .ok_or_else(|| invalid_name(repo))?;
         blocking(move || {
-            let page = page_of(
-                digests_under(&dir)?,
-                |(d, _)| d.as_str().to_owned(),
-                &options,
-            );
+            let page = digest_page(&dir, &options)?;
             let mut items = Vec::with_capacity(page.items.len());
             for (digest, path) in page.items {
                 let Some(meta) = stat_file(&path)? else {
@@ -177,11 +182,7 @@ impl FsStorage {
             .blob_links(repo)
             .ok_or_else(|| invalid_name(repo))?;
         blocking(move || {
-            let page = page_of(
-                digests_under(&dir)?,
-                |(d, _)| d.as_str().to_owned(),
-                &options,
-            );
+            let page = digest_page(&dir, &options)?;
             Ok(Page::new(
                 page.items.into_iter().map(|(d, _)| d).collect(),
                 page.more,
