@@ -161,6 +161,24 @@ fn fails<T: Debug>(
     }
 }
 
+/// Asserts that a `delete_blob_content(untouched_since(mark))` was refused with Conflict:
+/// the content was touched after the mark.
+#[track_caller]
+fn refused_as_touched(check: &Check, step: &str, result: Result<()>) {
+    fails(check, step, result, "Conflict", |e| {
+        matches!(e, Error::Conflict { .. })
+    });
+}
+
+/// Asserts that an operation moved a blob's touched time past `before` and `mark`.
+#[track_caller]
+fn refreshed(op: &str, before: SystemTime, after: SystemTime, mark: SystemTime) {
+    assert!(
+        after > before && after >= mark,
+        "{op} did not refresh touched: {before:?} -> {after:?}"
+    );
+}
+
 #[track_caller]
 fn not_found<T: Debug>(check: &Check, step: &str, result: Result<T>) {
     fails(check, step, result, "NotFound", Error::is_not_found);
@@ -1942,17 +1960,12 @@ pub async fn garbage_collection(h: &dyn Harness) {
         s.link_blob("kit/gc2", &b1, LinkOptions::default()).await,
     );
     let after = ok(&c, "stat_blob", s.stat_blob(&b1).await).touched;
-    assert!(
-        after > before && after >= mark,
-        "link_blob did not refresh touched: {before:?} -> {after:?}"
-    );
-    fails(
+    refreshed("link_blob", before, after, mark);
+    refused_as_touched(
         &c,
         "delete_blob_content of content touched since",
         s.delete_blob_content(&b1, DeleteContentOptions::untouched_since(mark))
             .await,
-        "Conflict",
-        |e| matches!(e, Error::Conflict { .. }),
     );
     ok(
         &c,
@@ -1965,13 +1978,11 @@ pub async fn garbage_collection(h: &dyn Harness) {
     let mark = SystemTime::now();
     pause().await;
     put_blob(&*s, "kit/gc3", &pattern(300, 5), 50).await;
-    fails(
+    refused_as_touched(
         &c,
         "delete_blob_content of content re-pushed since",
         s.delete_blob_content(&b1, DeleteContentOptions::untouched_since(mark))
             .await,
-        "Conflict",
-        |e| matches!(e, Error::Conflict { .. }),
     );
 
     // Untouched content goes; its links then read as NotFound.
@@ -2029,17 +2040,12 @@ pub async fn touch_and_delete_race(h: &dyn Harness) {
     let mark = SystemTime::now();
     ok(&c, "touch_blob", s.touch_blob(&b).await);
     let after = ok(&c, "stat_blob", s.stat_blob(&b).await).touched;
-    assert!(
-        after > before && after >= mark,
-        "touch_blob did not refresh touched: {before:?} -> {after:?}"
-    );
-    fails(
+    refreshed("touch_blob", before, after, mark);
+    refused_as_touched(
         &c,
         "delete_blob_content of content touched since",
         s.delete_blob_content(&b, DeleteContentOptions::untouched_since(mark))
             .await,
-        "Conflict",
-        |e| matches!(e, Error::Conflict { .. }),
     );
     for round in 0..24u8 {
         let data = pattern(64, 100 + round);
